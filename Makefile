@@ -1,0 +1,37 @@
+# Every target bootstraps its own virtual environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint sandbox clean help
+
+help:
+	@echo "make demo    run the welcome journey end to end on ~1,000 synthetic customers"
+	@echo "make test    run the test suite (SQLite, plus PostgreSQL at 127.0.0.1:5432 when present)"
+	@echo "make lint    ruff"
+	@echo "make sandbox start the SendGrid and Twilio emulators in the foreground"
+	@echo "make clean   remove the virtual environment and local state (.touchline/)"
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/touchline demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+sandbox: $(STAMP)
+	$(BIN)/touchline sandbox serve
+
+clean:
+	rm -rf $(VENV) .touchline

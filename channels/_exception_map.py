@@ -1,0 +1,129 @@
+"""The one place where vendor exceptions become channel errors.
+
+Classification follows what the providers document: 429 and 5xx are worth retrying (after
+Retry-After or X-RateLimit-Reset when given); 401/403/404 mean our configuration is wrong;
+other 4xx are about this message and will fail again.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import python_http_client.exceptions as sendgrid_http
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from channels.errors import (
+    ChannelError,
+    PermanentChannelError,
+    ProviderConfigurationError,
+    TransientChannelError,
+)
+
+# Twilio error codes that say the recipient will not take messages from us.
+TWILIO_OPTED_OUT = {21610}
+# Twilio codes that say our account or sender is wrong rather than this message.
+TWILIO_CONFIGURATION = {20003, 20404, 21606, 21212, 21659}
+
+
+@contextmanager
+def translated_errors(
+    provider: str, response_headers: Callable[[], Mapping[str, str] | None] = lambda: None
+) -> Iterator[None]:
+    try:
+        yield
+    except ChannelError:
+        raise
+    except sendgrid_http.HTTPError as exc:
+        raise _from_http_status(
+            provider, exc.status_code, _sendgrid_message(exc), None, _headers(exc.headers)
+        ) from exc
+    except TwilioRestException as exc:
+        raise _from_twilio(provider, exc, response_headers()) from exc
+    except (requests.Timeout, socket.timeout, TimeoutError) as exc:
+        raise TransientChannelError(f"timed out: {exc}", provider=provider) from exc
+    except (requests.ConnectionError, ConnectionError, urllib.error.URLError) as exc:
+        raise TransientChannelError(f"connection failed: {exc}", provider=provider) from exc
+    except TwilioException as exc:
+        raise PermanentChannelError(str(exc), provider=provider) from exc
+
+
+def _from_http_status(
+    provider: str,
+    status: int,
+    message: str,
+    code: str | None,
+    headers: Mapping[str, str],
+) -> ChannelError:
+    if status == 429 or status >= 500:
+        return TransientChannelError(
+            message, provider=provider, code=code, status=status, retry_after=retry_after(headers)
+        )
+    if status in (401, 403, 404):
+        return ProviderConfigurationError(message, provider=provider, code=code, status=status)
+    return PermanentChannelError(message, provider=provider, code=code, status=status)
+
+
+def _from_twilio(
+    provider: str, exc: TwilioRestException, headers: Mapping[str, str] | None
+) -> ChannelError:
+    code = int(exc.code) if exc.code is not None else None
+    # The SDK prefixes the API's message with its own ("Unable to create record: …").
+    message = (exc.msg or f"HTTP {exc.status}").removeprefix("Unable to create record: ")
+    if code in TWILIO_CONFIGURATION:
+        return ProviderConfigurationError(message, provider=provider, code=str(code), status=exc.status)
+    error = _from_http_status(
+        provider, int(exc.status), message, str(code) if code else None, headers or {}
+    )
+    if isinstance(error, PermanentChannelError) and code in TWILIO_OPTED_OUT:
+        error.recipient_opted_out = True
+    return error
+
+
+def _sendgrid_message(exc: sendgrid_http.HTTPError) -> str:
+    try:
+        body = json.loads(exc.body)
+        errors = body.get("errors") or []
+        parts = []
+        for err in errors:
+            field = err.get("field")
+            parts.append(f"{field}: {err.get('message')}" if field else str(err.get("message")))
+        if parts:
+            return "; ".join(parts)
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return f"HTTP {exc.status_code} {exc.reason}"
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    return {str(k).lower(): str(v) for k, v in raw.items()}
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    reset = lowered.get("x-ratelimit-reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            pass
+    return None

@@ -1,0 +1,18 @@
+"""Provider webhooks: verify the signature, then parse into ``ProviderEvent``s."""
+
+from channels.webhooks import sendgrid_events, twilio_status
+from channels.webhooks.base import (
+    ProviderEvent,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
+
+__all__ = [
+    "ProviderEvent",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+    "sendgrid_events",
+    "twilio_status",
+]

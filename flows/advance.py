@@ -1,0 +1,63 @@
+"""Advance every due enrollment, batch after batch, until none is due.
+
+Deployed on an interval schedule; also run by the demo and the tests with ``as_of`` set to
+the simulated time. Each batch is one task run: its name says how much it did.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+
+from flows import _runtime
+from touchline.clock import SystemClock
+from touchline.engine import BatchReport, advance_next_batch
+from touchline.engine.report import reasons_markdown, touch_table
+
+
+class ProviderConfigurationFailure(RuntimeError):
+    """Raised to fail the run visibly: an operator has to fix settings before it can work."""
+
+
+def _run_name() -> str:
+    as_of = flow_run.parameters.get("as_of")
+    return f"advance as of {as_of:%Y-%m-%d %H:%M}" if isinstance(as_of, datetime) else "advance now"
+
+
+@task(name="advance-batch", retries=2, retry_delay_seconds=5)
+def advance_batch(as_of: datetime, batch_size: int | None) -> BatchReport:
+    return advance_next_batch(_runtime.engine(), as_of, batch_size)
+
+
+@flow(name="advance-journeys", flow_run_name=_run_name, log_prints=False)
+def advance_journeys(as_of: datetime | None = None, batch_size: int | None = None, max_batches: int = 10_000) -> dict[str, int]:
+    now = as_of or SystemClock().now()
+    logger = get_run_logger()
+    total = BatchReport()
+    for number in range(1, max_batches + 1):
+        report = advance_batch.with_options(task_run_name=f"batch {number}")(now, batch_size)
+        total.merge(report)
+        if report.claimed:
+            logger.info(
+                "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
+                number, report.claimed, report.count("sent"), report.count("skipped"), report.count("failed"),
+            )  # fmt: skip
+        if report.claimed == 0 or report.aborted:
+            break
+    if total.claimed:
+        create_table_artifact(
+            key="advance-touches", table=touch_table(total), description=f"Touches by step, channel and outcome ({now:%Y-%m-%d %H:%M} UTC)"
+        )
+        create_markdown_artifact(key="advance-summary", markdown=reasons_markdown(total, f"Advance as of {now:%Y-%m-%d %H:%M} UTC"))
+    if total.aborted:
+        raise ProviderConfigurationFailure(total.aborted)
+    return {
+        "claimed": total.claimed,
+        "sent": total.count("sent"),
+        "skipped": total.count("skipped"),
+        "failed": total.count("failed"),
+        "deferred": total.count("deferred"),
+    }

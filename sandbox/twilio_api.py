@@ -1,0 +1,202 @@
+"""A faithful subset of Twilio's Programmable Messaging API (2010-04-01 Messages).
+
+Create (form-encoded POST), fetch and list, with HTTP Basic auth (401 / 20003), Twilio's
+error body ``{"code", "message", "more_info", "status"}``, 429 / 20429 when too many
+requests arrive, and Twilio's magic test numbers:
+
+    From +15005550006   a valid sender            To +15005550001  21211 invalid number
+    To   +15005550002   21612 cannot route        To +15005550003  21408 no permission
+    To   +15005550004   21610 unsubscribed        To +15005550009  21614 not a mobile
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import re
+import secrets
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox.state import Sandbox, touch_id_from_url
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+MAGIC_TO = {
+    "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from_} via SMS."),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
+}  # fmt: skip
+GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€\f"
+)
+
+
+def twilio_error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status_code=status,
+    )
+
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    base = "/2010-04-01/Accounts/{account_sid}"
+
+    def authenticate(request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        expected = base64.b64encode(
+            f"{sandbox.config.twilio_account_sid}:{sandbox.config.twilio_auth_token}".encode()
+        ).decode()
+        if header != f"Basic {expected}" or request.path_params["account_sid"] != sandbox.config.twilio_account_sid:
+            return twilio_error(401, 20003, "Authenticate")
+        return None
+
+    async def create(request: Request) -> Response:
+        faults = sandbox.faults["twilio"]
+        fault, delay = faults.decide()
+        if delay:
+            await asyncio.sleep(delay)
+        if fault in ("429", "rate_limit"):
+            sandbox.count_attempt("twilio", None)
+            return twilio_error(429, 20429, "Too Many Requests")
+        if fault == "error":
+            sandbox.count_attempt("twilio", None)
+            return twilio_error(faults.plan.error_status, 20500, "Internal Server Error")
+        if (denied := authenticate(request)) is not None:
+            return denied
+
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        to, from_ = str(form.get("To") or ""), str(form.get("From") or "")
+        body = str(form.get("Body") or "")
+        callback = str(form["StatusCallback"]) if form.get("StatusCallback") else None
+        touch_id = touch_id_from_url(callback)
+        sandbox.count_attempt("twilio", touch_id)
+
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not from_ and not form.get("MessagingServiceSid"):
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not body and not form.get("MediaUrl") and not form.get("ContentSid"):
+            return twilio_error(400, 21602, "Message body is required.")
+        if len(body) > 1600:
+            return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+        if from_ and from_ not in sandbox.config.twilio_numbers:
+            return twilio_error(400, 21606, f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your account.")
+        if to in MAGIC_TO:
+            code, message = MAGIC_TO[to]
+            return twilio_error(400, code, message.format(to=to, from_=from_))
+        if not E164.match(to):
+            return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if to in sandbox.sms_opted_out:
+            return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+
+        now = sandbox.clock.now()
+        sid = "SM" + secrets.token_hex(16)
+        message = _resource(sandbox.config.twilio_account_sid, sid, to, from_, body, now)
+        message["_touch_id"] = touch_id
+        if not sandbox.config.keep_bodies:
+            message["body"] = ""
+        sandbox.sms.append(message)
+        sandbox.sms_by_sid[sid] = message
+        sandbox.count_accepted("twilio", touch_id)
+        sandbox.engagement.sms_accepted(
+            sid=sid,
+            account_sid=sandbox.config.twilio_account_sid,
+            to=to,
+            from_=from_,
+            accepted_at=now,
+            status_callback=callback,
+            touch_id=touch_id,
+        )
+        return JSONResponse(_public(message), status_code=201)
+
+    async def fetch(request: Request) -> Response:
+        if (denied := authenticate(request)) is not None:
+            return denied
+        message = sandbox.sms_by_sid.get(request.path_params["sid"])
+        if message is None:
+            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        return JSONResponse(_public(message))
+
+    async def listing(request: Request) -> Response:
+        if (denied := authenticate(request)) is not None:
+            return denied
+        to, from_ = request.query_params.get("To"), request.query_params.get("From")
+        size = min(int(request.query_params.get("PageSize", 50)), 1000)
+        found = [
+            m for m in reversed(sandbox.sms)
+            if (to is None or m["to"] == to) and (from_ is None or m["from"] == from_)
+        ][:size]  # fmt: skip
+        path = request.url.path
+        return JSONResponse(
+            {
+                "messages": [_public(m) for m in found],
+                "end": max(len(found) - 1, 0),
+                "first_page_uri": f"{path}?PageSize={size}&Page=0",
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": f"{path}?PageSize={size}&Page=0",
+            }
+        )
+
+    return [
+        Route(f"{base}/Messages.json", create, methods=["POST"]),
+        Route(f"{base}/Messages.json", listing, methods=["GET"]),
+        Route(f"{base}/Messages/{{sid}}.json", fetch, methods=["GET"]),
+    ]
+
+
+def _segments(body: str) -> int:
+    if all(ch in GSM7 for ch in body):
+        septets = sum(2 if ch in "^{}\\[~]|€\f" else 1 for ch in body)
+        return 1 if septets <= 160 else math.ceil(septets / 153)
+    units = len(body.encode("utf-16-le")) // 2
+    return 1 if units <= 70 else math.ceil(units / 67)
+
+
+def _resource(account: str, sid: str, to: str, from_: str, body: str, now: datetime) -> dict[str, Any]:
+    stamp = format_datetime(now, usegmt=True).replace("GMT", "+0000")
+    uri = f"/2010-04-01/Accounts/{account}/Messages/{sid}.json"
+    return {
+        "account_sid": account,
+        "api_version": "2010-04-01",
+        "body": body,
+        "date_created": stamp,
+        "date_sent": None,
+        "date_updated": stamp,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": from_,
+        "messaging_service_sid": None,
+        "num_media": "0",
+        "num_segments": str(_segments(body)),
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": "queued",
+        "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+        "to": to,
+        "uri": uri,
+    }
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if not k.startswith("_")}

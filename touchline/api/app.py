@@ -1,0 +1,34 @@
+"""Touchline's HTTP API (FastAPI; OpenAPI docs at /docs)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from touchline.api import unsubscribe, webhooks
+from touchline.api.deps import ApiState, sendgrid_public_key
+from touchline.clock import Clock, SystemClock
+from touchline.config import Settings, get_settings
+from touchline.db import Database
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Touchline",
+        version="0.1.0",
+        description="Provider webhooks and customer links for Touchline's journeys.",
+    )
+    app.state.touchline = ApiState(
+        settings=settings,
+        db=db or Database(settings.resolved_database_url),
+        clock=clock or SystemClock(),
+        sendgrid_public_key=sendgrid_public_key(settings),
+    )
+    app.include_router(webhooks.router)
+    app.include_router(unsubscribe.router)
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,57 @@
+"""Provider webhooks. A request that fails its signature check gets 403 and is stored nowhere."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from channels.webhooks import WebhookPayloadError, WebhookSignatureError, sendgrid_events, twilio_status
+from touchline.api.deps import ApiState, state
+from touchline.engagement import record_provider_events
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class WebhookReceipt(BaseModel):
+    recorded: int
+    duplicates: int
+    unmatched: int
+
+
+@router.post("/sendgrid/events", response_model=WebhookReceipt, summary="SendGrid Event Webhook (signed)")
+async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
+    body = await request.body()
+    try:
+        sendgrid_events.verify(body, request.headers, app.sendgrid_public_key)
+        events = sendgrid_events.parse(body)
+    except WebhookSignatureError as exc:
+        log.warning("refused a SendGrid webhook: %s", exc)
+        raise HTTPException(403, "signature verification failed") from exc
+    except WebhookPayloadError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    with app.db.session() as session:
+        report = record_provider_events(session, events, app.clock.now())
+    return WebhookReceipt(recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched))
+
+
+@router.post("/twilio/status", response_model=WebhookReceipt, summary="Twilio message status callback (signed)")
+async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
+    body = await request.body()
+    # Twilio signed the URL it called: our public URL, whatever proxies forwarded to us.
+    url = app.settings.public_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        params = twilio_status.verify(url, body, request.headers, app.settings.twilio_auth_token.get_secret_value())
+        event = twilio_status.parse_status(url, params)
+    except WebhookSignatureError as exc:
+        log.warning("refused a Twilio webhook: %s", exc)
+        raise HTTPException(403, "signature verification failed") from exc
+    except WebhookPayloadError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    if event is None:
+        return WebhookReceipt(recorded=0, duplicates=0, unmatched=0)
+    with app.db.session() as session:
+        report = record_provider_events(session, [event], app.clock.now())
+    return WebhookReceipt(recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched))

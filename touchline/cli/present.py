@@ -1,0 +1,51 @@
+"""Rich output shared by the commands: DataFrames as tables, timelines."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from touchline.timeline import Entry
+
+KIND_STYLE = {
+    "sent": "green", "delivered": "green", "opened": "bold green", "clicked": "bold green",
+    "failed": "red", "bounced": "red", "undelivered": "red", "skipped": "yellow",
+    "decision": "cyan", "event": "magenta", "consent": "blue", "converted": "bold magenta",
+}  # fmt: skip
+
+
+def frame_table(frame: pd.DataFrame, title: str | None = None, index: bool = True) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    data = frame.reset_index() if index and not isinstance(frame.index, pd.RangeIndex) else frame
+    for column in data.columns:
+        numeric = pd.api.types.is_numeric_dtype(data[column])
+        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
+    for row in data.itertuples(index=False):
+        table.add_row(*[("" if pd.isna(v) else str(v)) if not isinstance(v, list) else str(v) for v in row])
+    return table
+
+
+def timeline_table(entries: list[Entry], customer_id: str, timezone: str | None) -> Table:
+    zone = ZoneInfo(timezone) if timezone else None
+    table = Table(title=f"Timeline of {customer_id}" + (f" ({timezone})" if timezone else ""), title_justify="left", header_style="bold")
+    table.add_column("UTC", no_wrap=True)
+    if zone:
+        table.add_column("local", no_wrap=True)
+    table.add_column("what", no_wrap=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    for entry in entries:
+        style = KIND_STYLE.get(entry.kind, "")
+        cells = [f"{entry.at:%a %d %H:%M}"]
+        if zone:
+            cells.append(f"{entry.at.astimezone(zone):%a %H:%M}")
+        cells += [f"[{style}]{entry.kind}[/]" if style else entry.kind, entry.channel or "", entry.summary]
+        table.add_row(*cells)
+    return table
+
+
+def console() -> Console:
+    return Console(highlight=False)

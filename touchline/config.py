@@ -1,0 +1,139 @@
+"""All of Touchline's configuration, read from the environment in this one place.
+
+Every setting has a ``TOUCHLINE_`` environment variable (``TOUCHLINE_DATABASE_URL`` …) and a
+default that works on a fresh machine with no services: a SQLite file under ``.touchline/``
+and provider base URLs pointing at the local sandbox emulators.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOUCHLINE_", env_file=".env", extra="ignore")
+
+    # --- where things live -------------------------------------------------------------
+    home: Path = Field(
+        default=Path(".touchline"),
+        description="Local state: the default SQLite database, Prefect's home, demo files.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty means a SQLite file in `home`. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    journeys_dir: Path = PROJECT_ROOT / "journeys"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+
+    # --- engine ------------------------------------------------------------------------
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    lease_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="How long a worker owns a claimed batch; a crashed worker's batch "
+        "becomes claimable again after this.",
+    )
+    max_steps_per_advance: int = Field(
+        default=50, ge=1, description="Guard against a journey that loops without waiting."
+    )
+    dispatch_retry_later: int = Field(
+        default=300,
+        ge=1,
+        description="Seconds before a touch whose provider stayed unavailable through every "
+        "retry is tried again in a later run.",
+    )
+    dispatch_max_retry_runs: int = Field(default=6, ge=0)
+
+    # --- dispatch ------------------------------------------------------------------------
+    dispatch_concurrency: int = Field(default=8, ge=1, le=256)
+    dispatch_max_attempts: int = Field(default=4, ge=1, le=20)
+    dispatch_backoff_base: float = Field(default=0.2, ge=0)
+    dispatch_backoff_max: float = Field(default=10.0, ge=0)
+    provider_timeout: float = Field(default=10.0, gt=0)
+
+    # --- preference center ---------------------------------------------------------------
+    default_timezone: str = "UTC"
+    default_channel_order: list[str] = ["email", "sms"]
+    # Company-wide quiet hours for intrusive channels (SMS), in the customer's own time zone.
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    quiet_hours_channels: list[str] = ["sms"]
+    sms_max_segments: int = Field(default=4, ge=1, le=10)
+
+    # --- SendGrid ------------------------------------------------------------------------
+    sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
+    sendgrid_host: str = "http://127.0.0.1:8971"
+    sendgrid_webhook_public_key: str = Field(
+        default="",
+        description="Base64 DER public key of the Event Webhook (Mail Settings > Signed Event "
+        "Webhook). Empty: taken from the sandbox emulator's key file.",
+    )
+    email_from: str = "hello@touchline.example"
+    email_from_name: str = "Touchline"
+
+    # --- Twilio --------------------------------------------------------------------------
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("sandbox-auth-token")
+    twilio_base_url: str = "http://127.0.0.1:8972"
+    sms_from: str = "+15005550006"
+
+    # --- our public URLs (webhooks, links in messages) -----------------------------------
+    public_url: str = "http://127.0.0.1:8970"
+    link_secret: SecretStr = SecretStr("change-me-in-production")
+
+    # --- company identity printed in every marketing message --------------------------------
+    company_name: str = "Touchline Outfitters"
+    company_postal_address: str = "12 Market Street, Springfield, IL 62701, USA"
+
+    @field_validator("default_channel_order", "quiet_hours_channels", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'touchline.db').resolve()}"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home / "sandbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests change the environment between runs)."""
+    get_settings.cache_clear()
+
+
+def configure_prefect_defaults(settings: Settings | None = None) -> None:
+    """Point Prefect at local state unless the operator configured it.
+
+    Must run before ``prefect`` is imported. Without a server URL Prefect runs in
+    ephemeral mode, keeping its database under ``.touchline/prefect`` so that a later
+    ``prefect server start`` with the same PREFECT_HOME shows the runs. Analytics stay off:
+    this machine, like many production networks, has no route to Prefect's telemetry.
+    """
+    settings = settings or get_settings()
+    os.environ.setdefault("PREFECT_HOME", str((settings.home / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Task-run records are batched by the server; with the default of 1 they can be lost
+    # when an ephemeral server exits right after a run.
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "100")
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE", "100")

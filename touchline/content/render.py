@@ -1,0 +1,96 @@
+"""Render a template family into the parts a channel sends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+
+from touchline.content.catalog import TemplateCatalog
+from touchline.content.segments import SegmentCount, count_segments
+from touchline.errors import TemplateError
+
+MAX_SUBJECT_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RenderedSms:
+    body: str
+    segments: SegmentCount
+
+
+def render_email(
+    catalog: TemplateCatalog, name: str, context: Mapping[str, Any], locale: str | None = None
+) -> RenderedEmail:
+    subject = " ".join(_render(catalog, name, "subject", context, locale).split())
+    if not subject:
+        raise TemplateError(f"{name}.subject.j2", "the subject rendered empty")
+    if len(subject) > MAX_SUBJECT_LENGTH:
+        raise TemplateError(
+            f"{name}.subject.j2", f"the subject is {len(subject)} characters (max {MAX_SUBJECT_LENGTH})"
+        )
+    html = _render(catalog, name, "html", context, locale)
+    text = _render(catalog, name, "text", context, locale)
+    if not text.strip():
+        raise TemplateError(f"{name}.text.j2", "the plain-text part rendered empty")
+    return RenderedEmail(subject=subject, html=html, text=text)
+
+
+def render_sms(
+    catalog: TemplateCatalog,
+    name: str,
+    context: Mapping[str, Any],
+    locale: str | None = None,
+    *,
+    max_segments: int = 10,
+) -> RenderedSms:
+    # Whitespace runs collapse: template indentation must not cost the customer a segment.
+    body = " ".join(_render(catalog, name, "sms", context, locale).split())
+    if not body:
+        raise TemplateError(f"{name}.sms.j2", "the SMS body rendered empty")
+    segments = count_segments(body)
+    if segments.segments > max_segments:
+        raise TemplateError(
+            f"{name}.sms.j2",
+            f"the SMS is {segments.segments} segments of {segments.encoding} (max {max_segments})"
+            + (f"; non-GSM characters: {''.join(segments.non_gsm)}" if segments.non_gsm else ""),
+        )
+    return RenderedSms(body=body, segments=segments)
+
+
+def _render(
+    catalog: TemplateCatalog, name: str, part: str, context: Mapping[str, Any], locale: str | None
+) -> str:
+    template = catalog.get(name, part, locale)
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(template.name or name, exc.message or "undefined value", _line(exc)) from exc
+    except SecurityError as exc:
+        raise TemplateError(template.name or name, f"not allowed in templates: {exc}") from exc
+    except jinja2.TemplateError as exc:
+        raise TemplateError(template.name or name, str(exc), _line(exc)) from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        # A filter fed the wrong type (``"abc"|money``) is the template's fault, not ours.
+        raise TemplateError(template.name or name, f"{type(exc).__name__}: {exc}", _line(exc)) from exc
+
+
+def _line(exc: BaseException) -> int | None:
+    """The template line an exception came from, found in its traceback."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

@@ -1,0 +1,57 @@
+"""Claiming due work: several workers, no enrollment handled by two at once.
+
+One statement marks a batch with this worker's lease and returns it. On PostgreSQL the
+inner SELECT takes row locks with SKIP LOCKED, so concurrent workers pass over each other's
+rows instead of waiting; SQLite serialises writers, which gives the same guarantee on one
+machine. A crashed worker's lease expires and its batch becomes claimable again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from touchline.record import Enrollment
+from touchline.record.enrollments import ACTIVE
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, worker: str, lease: timedelta) -> list[Enrollment]:
+    due = (
+        select(Enrollment.id)
+        .where(
+            Enrollment.status == ACTIVE,
+            Enrollment.next_action_at <= now,
+            or_(Enrollment.lease_expires_at.is_(None), Enrollment.lease_expires_at < now),
+        )
+        .order_by(Enrollment.next_action_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = session.execute(
+        update(Enrollment)
+        .where(Enrollment.id.in_(due))
+        .values(lease_owner=worker, lease_expires_at=now + lease)
+        .returning(Enrollment)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    session.commit()
+    # Detached on purpose: the engine changes these objects in memory while it works and
+    # writes them back in one guarded statement; the session's autoflush must never write
+    # a half-advanced state behind that guard's back.
+    for enrollment in claimed:
+        session.expunge(enrollment)
+    return sorted(claimed, key=lambda e: (e.next_action_at, e.id))  # type: ignore[arg-type, return-value]
+
+
+def release(session: Session, enrollment_ids: list[str], worker: str) -> None:
+    """Give back a batch without advancing it (an operator must fix something first)."""
+    if enrollment_ids:
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(enrollment_ids), Enrollment.lease_owner == worker)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        session.commit()

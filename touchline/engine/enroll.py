@@ -1,0 +1,240 @@
+"""From stored events to enrollments, exits and conversions — for a batch of events at once.
+
+- A trigger event enrolls its customer in every live journey it triggers, subject to the
+  journey's re-entry rule. Enrollment ids are deterministic, so a replayed event (or a
+  retried batch) enrolls nobody twice.
+- An exit event ends, on arrival, the customer's active enrollments in journeys that exit
+  on it — a customer waiting two days leaves the moment they buy, not when the wait ends.
+- A goal event within the goal window records one conversion per enrollment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from touchline import ids
+from touchline.db import insert_ignoring_duplicates
+from touchline.journeys.model import JourneyDefinition
+from touchline.record import Enrollment, Interaction
+from touchline.record.enrollments import ACTIVE, EXITED
+
+CONVERTED = "converted"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    type: str
+    customer_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LiveJourney:
+    """A published version; ``newest`` versions take new enrollments, every version keeps
+    applying its exits and goal to the enrollments it has."""
+
+    journey_id: int
+    version: int
+    definition: JourneyDefinition
+    newest: bool = True
+
+
+@dataclass
+class EnrollReport:
+    enrolled: int = 0
+    exited: int = 0
+    converted: int = 0
+    not_reentered: int = 0
+
+
+def process_events(
+    session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime
+) -> EnrollReport:
+    report = EnrollReport()
+    if not events or not journeys:
+        return report
+    _enroll(session, events, journeys, now, report)
+    _exit(session, events, journeys, now, report)
+    _convert(session, events, journeys, now, report)
+    return report
+
+
+def _enroll(session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime, report: EnrollReport) -> None:
+    rows: list[dict[str, Any]] = []
+    for journey in (j for j in journeys if j.newest):
+        definition = journey.definition
+        triggering = sorted(
+            (e for e in events if e.type == definition.trigger.event), key=lambda e: e.occurred_at
+        )
+        if not triggering:
+            continue
+        last_entry = _last_entries(session, definition, {e.customer_id for e in triggering})
+        for event in triggering:
+            entry_key = _entry_key(definition, event, last_entry.get(event.customer_id))
+            if entry_key is None:
+                report.not_reentered += 1
+                continue
+            last_entry[event.customer_id] = event.occurred_at
+            rows.append(
+                {
+                    "id": ids.enrollment_id(definition.key, event.customer_id, entry_key),
+                    "journey_id": journey.journey_id,
+                    "journey_key": definition.key,
+                    "journey_version": journey.version,
+                    "customer_id": event.customer_id,
+                    "trigger_event_id": event.id,
+                    "trigger_at": event.occurred_at,
+                    "status": ACTIVE,
+                    "current_step": definition.first_step_id,
+                    "step_entered_at": now,
+                    "next_action_at": now,
+                    "context": {
+                        "event": {
+                            "id": event.id,
+                            "type": event.type,
+                            "occurred_at": event.occurred_at.isoformat(),
+                            "payload": event.payload,
+                        }
+                    },
+                    "entered_at": now,
+                    "updated_at": now,
+                }
+            )
+    inserted = insert_ignoring_duplicates(session, Enrollment, rows, conflict_columns=["id"], returning="id")
+    report.enrolled += len(inserted)
+    report.not_reentered += len(rows) - len(inserted)
+
+
+def _entry_key(definition: JourneyDefinition, event: StoredEvent, last: datetime | None) -> str | None:
+    """The key that makes the enrollment id; None when the re-entry rule says no."""
+    mode = definition.reentry.mode
+    if mode == "once":
+        return "once"
+    if mode == "every_event":
+        return f"event:{event.id}"
+    window = definition.reentry.window
+    assert window is not None
+    if last is not None and event.occurred_at < last + window:
+        return None
+    return f"event:{event.id}"
+
+
+def _last_entries(session: Session, definition: JourneyDefinition, customers: set[str]) -> dict[str, datetime]:
+    if definition.reentry.mode != "window":
+        return {}
+    result: dict[str, datetime] = {}
+    for chunk in _chunks(sorted(customers), 900):
+        for customer, last in session.execute(
+            select(Enrollment.customer_id, func.max(Enrollment.trigger_at))
+            .where(Enrollment.journey_key == definition.key, Enrollment.customer_id.in_(chunk))
+            .group_by(Enrollment.customer_id)
+        ):
+            result[customer] = last
+    return result
+
+
+def _exit(session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime, report: EnrollReport) -> None:
+    # Each version exits on the events its own definition names: an enrollment keeps the
+    # rules it entered with.
+    for journey in journeys:
+        exit_events = set(journey.definition.exit_on)
+        relevant = [e for e in events if e.type in exit_events]
+        if not relevant:
+            continue
+        updates = []
+        grouped = _by_customer(relevant)
+        for enrollment_id, customer, trigger_at in _candidates(session, journey, relevant, active_only=True):
+            event = _first_after(grouped, customer, trigger_at)
+            if event is not None:
+                updates.append(
+                    {"b_id": enrollment_id, "b_reason": f"exit event {event.type} ({event.id})"}
+                )
+        if updates:
+            statement = (
+                update(Enrollment.__table__)  # type: ignore[arg-type]
+                .where(Enrollment.__table__.c.id == bindparam("b_id"), Enrollment.__table__.c.status == ACTIVE)
+                .values(status=EXITED, ended_at=now, next_action_at=None, end_reason=bindparam("b_reason"), updated_at=now)
+            )
+            session.execute(statement, updates)
+            report.exited += len(updates)
+
+
+def _convert(session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime, report: EnrollReport) -> None:
+    rows = []
+    for journey in journeys:
+        goal = journey.definition.goal
+        if goal is None:
+            continue
+        relevant = [e for e in events if e.type == goal.event]
+        if not relevant:
+            continue
+        grouped = _by_customer(relevant)
+        for enrollment_id, customer, trigger_at in _candidates(session, journey, relevant, active_only=False):
+            event = _first_after(grouped, customer, trigger_at)
+            if event is None or event.occurred_at > trigger_at + goal.within:
+                continue
+            rows.append(
+                {
+                    # One conversion per enrollment, whichever goal event came first.
+                    "id": ids.interaction_id("conversion", enrollment_id),
+                    "touch_id": None,
+                    "customer_id": customer,
+                    "kind": CONVERTED,
+                    "channel": None,
+                    "provider": None,
+                    "provider_message_id": None,
+                    "occurred_at": event.occurred_at,
+                    "recorded_at": now,
+                    "detail": {
+                        "journey": journey.definition.key,
+                        "enrollment_id": enrollment_id,
+                        "event_id": event.id,
+                        "hours_after_entry": round((event.occurred_at - trigger_at).total_seconds() / 3600, 2),
+                        **({"revenue": event.payload["revenue"]} if isinstance(event.payload.get("revenue"), int | float) else {}),
+                    },
+                }
+            )
+    inserted = insert_ignoring_duplicates(session, Interaction, rows, conflict_columns=["id"], returning="id")
+    report.converted += len(inserted)
+
+
+def _candidates(
+    session: Session, journey: LiveJourney, events: Sequence[StoredEvent], *, active_only: bool
+) -> list[tuple[str, str, datetime]]:
+    """(enrollment id, customer, trigger time) of this version for the events' customers."""
+    found = []
+    customers = sorted({e.customer_id for e in events})
+    for chunk in _chunks(customers, 900):
+        query = select(Enrollment.id, Enrollment.customer_id, Enrollment.trigger_at).where(
+            Enrollment.journey_id == journey.journey_id, Enrollment.customer_id.in_(chunk)
+        )
+        if active_only:
+            query = query.where(Enrollment.status == ACTIVE)
+        found.extend(tuple(row) for row in session.execute(query))
+    return found
+
+
+def _by_customer(events: Sequence[StoredEvent]) -> dict[str, list[StoredEvent]]:
+    grouped: dict[str, list[StoredEvent]] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        grouped.setdefault(event.customer_id, []).append(event)
+    return grouped
+
+
+def _first_after(grouped: dict[str, list[StoredEvent]], customer: str, moment: datetime) -> StoredEvent | None:
+    """The customer's earliest event at or after ``moment`` (an event before the entry
+    belongs to an earlier story)."""
+    return next((e for e in grouped.get(customer, ()) if e.occurred_at >= moment), None)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

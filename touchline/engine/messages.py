@@ -1,0 +1,87 @@
+"""From a decided touch to a channel message: the template context, rendering, headers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from channels import EmailMessage, Message, SmsMessage
+from preference_center import CustomerProfile
+from touchline.config import Settings
+from touchline.content import TemplateCatalog, render_email, render_sms
+from touchline.journeys.model import JourneyDefinition, SendStep
+from touchline.links import unsubscribe_url
+from touchline.record import Enrollment
+
+
+def template_context(
+    settings: Settings,
+    journey: JourneyDefinition,
+    step: SendStep,
+    enrollment: Enrollment,
+    profile: CustomerProfile,
+    touch_id: str,
+    channel: str,
+    now: datetime,
+) -> dict[str, Any]:
+    # The journey's own context (offers, links) comes first and the reserved names after:
+    # the loader already refuses a journey that tries to redefine them.
+    return {
+        **journey.context,
+        "customer": {"id": profile.customer_id, **profile.attributes},
+        "event": enrollment.context.get("event", {}),
+        "enrollment": {"id": enrollment.id, "entered_at": enrollment.entered_at, "trigger_at": enrollment.trigger_at},
+        "journey": {"key": journey.key, "name": journey.name},
+        "step": {"id": step.id},
+        "company": {"name": settings.company_name, "postal_address": settings.company_postal_address},
+        "links": {
+            "unsubscribe": unsubscribe_url(
+                settings.public_url,
+                settings.link_secret.get_secret_value(),
+                customer_id=profile.customer_id,
+                channel=channel,
+                touch_id=touch_id,
+            )
+        },
+        "locale": profile.locale or "en",
+        "now": now,
+    }
+
+
+def build_message(
+    catalog: TemplateCatalog,
+    settings: Settings,
+    journey: JourneyDefinition,
+    step: SendStep,
+    channel: str,
+    address: str,
+    touch_id: str,
+    context: dict[str, Any],
+    locale: str | None,
+) -> tuple[Message, dict[str, Any]]:
+    """The message, and what about its content is worth recording with the send."""
+    tags = (journey.key, step.id)
+    if channel == "email":
+        rendered = render_email(catalog, step.template, context, locale)
+        headers = {}
+        if journey.purpose == "marketing":
+            # RFC 8058 one-click unsubscribe: mailbox providers show an unsubscribe button
+            # and POST "List-Unsubscribe=One-Click" to the URL; Gmail and Yahoo require it
+            # of bulk senders.
+            headers = {
+                "List-Unsubscribe": f"<{context['links']['unsubscribe']}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+        first = context["customer"].get("first_name")
+        last = context["customer"].get("last_name")
+        name = " ".join(str(p) for p in (first, last) if p) or None
+        message = EmailMessage(
+            touch_id=touch_id, to=address, to_name=name, subject=rendered.subject,
+            html=rendered.html, text=rendered.text, headers=headers, tags=tags,
+        )  # fmt: skip
+        return message, {"subject": rendered.subject}
+    if channel == "sms":
+        sms = render_sms(catalog, step.template, context, locale, max_segments=settings.sms_max_segments)
+        detail = {"segments": sms.segments.segments, "encoding": sms.segments.encoding, "body": sms.body}
+        return SmsMessage(touch_id=touch_id, to=address, body=sms.body, tags=tags), detail
+    raise ValueError(f"no message builder for channel '{channel}'")

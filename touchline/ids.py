@@ -1,0 +1,29 @@
+"""Deterministic identifiers.
+
+An enrollment's id is derived from journey, customer and entry key; a touch's id from the
+enrollment and the step. Whatever retries, replays or crashes happen, the same work gets the
+same id, and the database's primary key refuses the duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+_NAMESPACE = uuid.UUID("6f1c2a1e-3a55-4c0e-9f7e-7c1d0b7d2a11")
+
+
+def _derive(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
+def enrollment_id(journey_key: str, customer_id: str, entry_key: str) -> str:
+    return _derive("enrollment", journey_key, customer_id, entry_key)
+
+
+def touch_id(enrollment_id: str, step_id: str) -> str:
+    return _derive("touch", enrollment_id, step_id)
+
+
+def interaction_id(*parts: str) -> str:
+    """For outcomes of a touch (touch id + kind) and provider events (provider + event id)."""
+    return _derive("interaction", *parts)

@@ -1,0 +1,263 @@
+"""Events in: validate each, store each once, update profiles, enroll, exit, convert.
+
+Batches of events go through in one transaction each. An invalid event is reported with
+its line and field and the rest of the batch goes on. Re-sending an event (same id) stores
+nothing and enrolls nobody: everything that follows from an event happens only the first
+time it is stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from touchline.db import Database, insert_ignoring_duplicates
+from touchline.engine.enroll import LiveJourney, StoredEvent, process_events
+from touchline.errors import Problem
+from touchline.intake.schema import EventIn, parse_event
+from touchline.journeys.store import DefinitionCache
+from touchline.record import Consent, Customer, Event, Identity, Journey, Preference
+
+Item = tuple[int | None, str | bytes | dict[str, Any]]  # (line number, raw event)
+
+
+@dataclass
+class IngestReport:
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[Problem] = field(default_factory=list)
+    rejected_events: int = 0
+    enrolled: int = 0
+    exited: int = 0
+    converted: int = 0
+    identity_conflicts: list[str] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> IngestReport:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.rejected_events += other.rejected_events
+        self.enrolled += other.enrolled
+        self.exited += other.exited
+        self.converted += other.converted
+        self.identity_conflicts += other.identity_conflicts
+        return self
+
+    @property
+    def seen(self) -> int:
+        return len(self.accepted) + len(self.duplicates) + self.rejected_events
+
+
+def read_json_lines(stream: IO[str]) -> Iterator[Item]:
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            yield number, line
+
+
+def ingest(
+    db: Database,
+    items: Iterable[Item],
+    *,
+    now: datetime,
+    source: str,
+    batch_size: int = 1000,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    report = IngestReport()
+    definitions = DefinitionCache()
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, batch_size)):
+        valid: list[EventIn] = []
+        seen_in_chunk: set[str] = set()
+        for line, raw in chunk:
+            event, problems = parse_event(raw, source=source, line=line)
+            if event is None:
+                report.rejected.extend(problems)
+                report.rejected_events += 1
+            elif event.id in seen_in_chunk:
+                report.duplicates.append(event.id)
+            else:
+                seen_in_chunk.add(event.id)
+                valid.append(event)
+        if valid:
+            with db.session() as session:
+                _store(session, valid, now, source, definitions, report)
+        if on_progress:
+            on_progress(len(chunk))
+    return report
+
+
+def _store(
+    session: Session,
+    events: list[EventIn],
+    now: datetime,
+    source: str,
+    definitions: DefinitionCache,
+    report: IngestReport,
+) -> None:
+    insert_ignoring_duplicates(
+        session,
+        Customer,
+        [{"id": cid, "attributes": {}, "created_at": now, "updated_at": now} for cid in {e.customer_id for e in events}],
+        conflict_columns=["id"],
+    )
+    new_ids = set(
+        insert_ignoring_duplicates(
+            session,
+            Event,
+            [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "customer_id": e.customer_id,
+                    "occurred_at": e.occurred_at,
+                    "received_at": now,
+                    "source": e.source or source,
+                    "payload": e.payload,
+                }
+                for e in events
+            ],
+            conflict_columns=["id"],
+            returning="id",
+        )
+    )
+    new = sorted((e for e in events if e.id in new_ids), key=lambda e: e.occurred_at)
+    report.accepted.extend(e.id for e in new)
+    report.duplicates.extend(e.id for e in events if e.id not in new_ids)
+    if not new:
+        return
+    _apply_profiles(session, new, now, report)
+    _apply_preferences(session, new, now)
+    _apply_consents(session, new, source)
+    result = process_events(
+        session,
+        [StoredEvent(e.id, e.type, e.customer_id, e.occurred_at, e.payload) for e in new],
+        _journeys(session, definitions),
+        now,
+    )
+    report.enrolled += result.enrolled
+    report.exited += result.exited
+    report.converted += result.converted
+
+
+def _journeys(session: Session, definitions: DefinitionCache) -> list[LiveJourney]:
+    rows = session.execute(select(Journey.id, Journey.key, Journey.version)).all()
+    newest: dict[str, int] = {}
+    for _, key, version in rows:
+        newest[key] = max(version, newest.get(key, 0))
+    return [
+        LiveJourney(jid, version, definitions.get(session, jid), newest=newest[key] == version)
+        for jid, key, version in rows
+    ]
+
+
+def _apply_profiles(session: Session, events: list[EventIn], now: datetime, report: IngestReport) -> None:
+    with_profile = [e for e in events if e.profile is not None]
+    if not with_profile:
+        return
+    # Attributes: merged, later events winning.
+    changes: dict[str, dict[str, Any]] = {}
+    for event in with_profile:
+        if event.profile and event.profile.attributes:
+            changes.setdefault(event.customer_id, {}).update(event.profile.attributes)
+    if changes:
+        current = dict(
+            session.execute(select(Customer.id, Customer.attributes).where(Customer.id.in_(changes))).all()
+        )
+        table = Customer.__table__
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(attributes=bindparam("b_attributes"), updated_at=now),  # type: ignore[attr-defined]
+            [{"b_id": cid, "b_attributes": {**(current.get(cid) or {}), **attrs}} for cid, attrs in changes.items()],
+        )
+
+    # Identities: an address already linked to another customer is not linked again.
+    wanted: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, value) -> (customer, event)
+    for event in with_profile:
+        assert event.profile is not None
+        for kind, value in (("email", event.profile.email), ("phone", event.profile.normalised_phone())):
+            if value:
+                wanted[(kind, value)] = (event.customer_id, event.id)
+    owners: dict[tuple[str, str], str] = {}
+    for kind in ("email", "phone"):
+        values = [v for (k, v) in wanted if k == kind]
+        for start in range(0, len(values), 900):
+            for value, owner in session.execute(
+                select(Identity.value, Identity.customer_id).where(
+                    Identity.kind == kind, Identity.value.in_(values[start : start + 900])
+                )
+            ):
+                owners[(kind, value)] = owner
+    rows = []
+    for (kind, value), (customer, event_id) in wanted.items():
+        owner = owners.get((kind, value))
+        if owner is not None and owner != customer:
+            report.identity_conflicts.append(
+                f"event {event_id}: the {kind} given for {customer} already belongs to {owner}; not linked"
+            )
+            continue
+        if owner is None:
+            rows.append(
+                {"customer_id": customer, "kind": kind, "value": value, "verified": False, "source": f"event:{event_id}", "created_at": now}
+            )
+    insert_ignoring_duplicates(session, Identity, rows, conflict_columns=["kind", "value"])
+
+
+def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -> None:
+    merged: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.preferences is None:
+            continue
+        given = event.preferences.model_dump(exclude_unset=True)
+        entry = merged.setdefault(event.customer_id, {})
+        if "quiet_hours" in given:
+            quiet = event.preferences.quiet_hours
+            entry["quiet_hours_start"] = quiet.start if quiet else None
+            entry["quiet_hours_end"] = quiet.end if quiet else None
+        for name in ("channel_order", "timezone", "locale"):
+            if name in given:
+                entry[name] = given[name] if name != "channel_order" else (given[name] or [])
+    if not merged:
+        return
+    existing = {
+        p.customer_id: p
+        for p in session.execute(select(Preference).where(Preference.customer_id.in_(merged))).scalars()
+    }
+    columns = ("channel_order", "timezone", "locale", "quiet_hours_start", "quiet_hours_end")
+    rows = []
+    for customer, values in merged.items():
+        row = {name: getattr(existing.get(customer), name, None) for name in columns}
+        row["channel_order"] = row["channel_order"] or []
+        row.update(values, customer_id=customer, updated_at=now)
+        rows.append(row)
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Preference.__table__)  # type: ignore[arg-type]
+    statement = statement.on_conflict_do_update(
+        index_elements=["customer_id"],
+        set_={name: statement.excluded[name] for name in (*columns, "updated_at")},
+    )
+    session.execute(statement, rows)
+
+
+def _apply_consents(session: Session, events: list[EventIn], source: str) -> None:
+    rows = [
+        {
+            "customer_id": event.customer_id,
+            "channel": consent.channel,
+            "purpose": consent.purpose,
+            "status": consent.status,
+            "source": event.source or source,
+            "evidence": {"event_id": event.id, **consent.evidence},
+            "recorded_at": event.occurred_at,
+        }
+        for event in events
+        for consent in event.consents
+    ]
+    if rows:
+        session.execute(Consent.__table__.insert(), rows)  # type: ignore[attr-defined]

@@ -1,0 +1,160 @@
+"""The shape of an incoming event, validated field by field.
+
+    {
+      "id": "evt_8f2c",                        # the producer's id: idempotency key
+      "type": "customer.signed_up",
+      "customer_id": "c_1042",
+      "occurred_at": "2026-11-23T09:12:00+01:00",   # with a time zone, always
+      "payload": {...},                        # anything the journey may branch on
+      "profile": {"email": "...", "phone": "+1...", "attributes": {"first_name": "Ada"}},
+      "preferences": {"channel_order": ["sms", "email"], "timezone": "Europe/Paris",
+                      "locale": "fr", "quiet_hours": {"start": "21:00", "end": "08:00"}},
+      "consents": [{"channel": "email", "purpose": "marketing", "status": "granted"}]
+    }
+
+Only id, type, customer_id and occurred_at are required.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from preference_center.identities import InvalidAddress, normalise_email, normalise_phone
+from preference_center.quiet_hours import is_valid_timezone
+from touchline.errors import Problem
+from touchline.journeys.model import EVENT_TYPE, ChannelName
+
+MAX_EVENT_BYTES = 64 * 1024
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProfileIn(_Strict):
+    email: str | None = None
+    phone: str | None = None
+    country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166 alpha-2, to read national phone numbers")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise_email(value)
+        except InvalidAddress as exc:
+            raise ValueError(str(exc)) from exc
+
+    def normalised_phone(self) -> str | None:
+        if self.phone is None:
+            return None
+        return normalise_phone(self.phone, self.country.upper() if self.country else None)
+
+
+class QuietHoursIn(_Strict):
+    start: time
+    end: time
+
+
+class PreferencesIn(_Strict):
+    channel_order: list[ChannelName] | None = None
+    timezone: str | None = None
+    locale: str | None = Field(default=None, pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+    quiet_hours: QuietHoursIn | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_timezone(value):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris)")
+        return value
+
+    @field_validator("channel_order")
+    @classmethod
+    def _order(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a channel is listed twice")
+        return value
+
+
+class ConsentIn(_Strict):
+    channel: ChannelName
+    purpose: Literal["marketing", "transactional"] = "marketing"
+    status: Literal["granted", "revoked", "pending"]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventIn(_Strict):
+    id: str
+    type: str
+    customer_id: str
+    occurred_at: datetime
+    source: str | None = Field(default=None, max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    profile: ProfileIn | None = None
+    preferences: PreferencesIn | None = None
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
+
+    @field_validator("id", "customer_id")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not ID_PATTERN.match(value):
+            raise ValueError(
+                "use 1-128 letters, digits and . _ : @ - (starting with a letter or digit)"
+            )
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not EVENT_TYPE.match(value):
+            raise ValueError(f"'{value}' is not an event type; use dotted lower-case names like customer.signed_up")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("needs a time zone, e.g. 2026-11-23T09:12:00Z or +01:00")
+        return value
+
+
+def parse_event(raw: str | bytes | dict[str, Any], *, source: str | None = None, line: int | None = None) -> tuple[EventIn | None, list[Problem]]:
+    """One event from a JSON line or a dict: the event, or the problems naming each field."""
+    if isinstance(raw, str | bytes):
+        if len(raw) > MAX_EVENT_BYTES:
+            return None, [Problem("", f"the event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", source, line)]
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            return None, [Problem("", f"not valid JSON: {exc}", source, line)]
+    if not isinstance(raw, dict):
+        return None, [Problem("", "an event is a JSON object", source, line)]
+    try:
+        event = EventIn.model_validate(raw)
+    except ValidationError as exc:
+        return None, [_problem(err, source, line) for err in exc.errors()]
+    try:
+        if event.profile is not None:
+            event.profile.normalised_phone()
+    except InvalidAddress as exc:
+        return None, [Problem("profile.phone", str(exc), source, line)]
+    return event, []
+
+
+def _problem(error: Any, source: str | None, line: int | None) -> Problem:
+    field = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required"
+    elif error["type"] == "extra_forbidden":
+        message = "is not a field of an event"
+    return Problem(field, message, source, line)

@@ -1,0 +1,45 @@
+"""A customer's passage through one version of one journey: where they are, when next."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from touchline.record.types import JSONType, UTCDateTime
+
+ACTIVE = "active"
+COMPLETED = "completed"
+EXITED = "exited"
+FAILED = "failed"
+
+
+class Enrollment(SQLModel, table=True):
+    __table_args__ = (
+        # The advance flow's claim query: active and due, oldest first.
+        Index("ix_enrollment_due", "status", "next_action_at"),
+        Index("ix_enrollment_customer_journey", "customer_id", "journey_key"),
+    )
+
+    # Deterministic from (journey, customer, entry key): re-sending a trigger cannot enroll
+    # anybody twice.
+    id: str = Field(primary_key=True, max_length=36)
+    journey_id: int = Field(foreign_key="journey.id")
+    journey_key: str = Field(max_length=64)
+    journey_version: int
+    customer_id: str = Field(foreign_key="customer.id", max_length=128)
+    trigger_event_id: str | None = Field(default=None, max_length=128)
+    trigger_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default=ACTIVE, max_length=16)
+    current_step: str | None = Field(default=None, max_length=64)
+    step_entered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_action_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    entered_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_reason: str | None = Field(default=None, max_length=500)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

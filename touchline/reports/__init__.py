@@ -1,0 +1,1 @@
+"""Analytics over the interaction record, in pandas."""
