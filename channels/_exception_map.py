@@ -8,7 +8,6 @@ other 4xx are about this message and will fail again.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 from collections.abc import Callable, Iterator, Mapping
@@ -47,7 +46,7 @@ def translated_errors(
         ) from exc
     except TwilioRestException as exc:
         raise _from_twilio(provider, exc, response_headers()) from exc
-    except (requests.Timeout, socket.timeout, TimeoutError) as exc:
+    except (requests.Timeout, TimeoutError) as exc:
         raise TransientChannelError(f"timed out: {exc}", provider=provider) from exc
     except (requests.ConnectionError, ConnectionError, urllib.error.URLError) as exc:
         raise TransientChannelError(f"connection failed: {exc}", provider=provider) from exc
@@ -78,7 +77,9 @@ def _from_twilio(
     # The SDK prefixes the API's message with its own ("Unable to create record: …").
     message = (exc.msg or f"HTTP {exc.status}").removeprefix("Unable to create record: ")
     if code in TWILIO_CONFIGURATION:
-        return ProviderConfigurationError(message, provider=provider, code=str(code), status=exc.status)
+        return ProviderConfigurationError(
+            message, provider=provider, code=str(code), status=exc.status
+        )
     error = _from_http_status(
         provider, int(exc.status), message, str(code) if code else None, headers or {}
     )

@@ -1,10 +1,10 @@
 """Channel errors: the only failure types that leave ``channels/``.
 
-    ChannelError
-    ├── TransientChannelError       rate limit, 5xx, timeout: retry later (maybe after retry_after)
-    ├── PermanentChannelError       this message will never go (invalid number, unsubscribed)
-    └── ProviderConfigurationError  no message will go (bad credentials, wrong URL): stop and
-                                    tell the operator; the touches stay pending for a re-run
+ChannelError
+├── TransientChannelError       rate limit, 5xx, timeout: retry later (maybe after retry_after)
+├── PermanentChannelError       this message will never go (invalid number, unsubscribed)
+└── ProviderConfigurationError  no message will go (bad credentials, wrong URL): stop and
+                                tell the operator; the touches stay pending for a re-run
 """
 
 from __future__ import annotations

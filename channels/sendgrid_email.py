@@ -74,7 +74,8 @@ class SendGridEmail:
         if not message_id:
             # 202 without an id would leave webhooks unmatched; treat it as the anomaly it is.
             raise PermanentChannelError(
-                f"accepted with HTTP {response.status_code} but no X-Message-Id", provider=self.provider
+                f"accepted with HTTP {response.status_code} but no X-Message-Id",
+                provider=self.provider,
             )
         return Receipt(self.provider, message_id, "accepted", {"status_code": response.status_code})
 

@@ -25,10 +25,22 @@ class BaseUrlHttpClient(TwilioHttpClient):
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/")
 
-    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False) -> Response:  # type: ignore[no-untyped-def]
+    def request(
+        self,
+        method,
+        url,
+        params=None,
+        data=None,
+        headers=None,
+        auth=None,
+        timeout=None,
+        allow_redirects=False,
+    ) -> Response:  # type: ignore[no-untyped-def]
         parts = urlsplit(url)
         target = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
-        return super().request(method, target, params, data, headers, auth, timeout, allow_redirects)
+        return super().request(
+            method, target, params, data, headers, auth, timeout, allow_redirects
+        )
 
     @property
     def last_response_headers(self) -> dict[str, str] | None:
@@ -72,7 +84,9 @@ class TwilioSms:
         if self._status_callback:
             # The touch id rides on the callback URL: Twilio's status callbacks carry no
             # custom fields, and the signature covers the full URL, so it cannot be forged.
-            kwargs["status_callback"] = f"{self._status_callback}?{urlencode({'touch_id': message.touch_id})}"
+            kwargs["status_callback"] = (
+                f"{self._status_callback}?{urlencode({'touch_id': message.touch_id})}"
+            )
         with translated_errors(self.provider, lambda: http.last_response_headers):
             created = client.messages.create(**kwargs)
         return Receipt(

@@ -33,7 +33,9 @@ def advance_batch(as_of: datetime, batch_size: int | None) -> BatchReport:
 
 
 @flow(name="advance-journeys", flow_run_name=_run_name, log_prints=False)
-def advance_journeys(as_of: datetime | None = None, batch_size: int | None = None, max_batches: int = 10_000) -> dict[str, int]:
+def advance_journeys(
+    as_of: datetime | None = None, batch_size: int | None = None, max_batches: int = 10_000
+) -> dict[str, int]:
     now = as_of or SystemClock().now()
     logger = get_run_logger()
     total = BatchReport()
@@ -49,9 +51,14 @@ def advance_journeys(as_of: datetime | None = None, batch_size: int | None = Non
             break
     if total.claimed:
         create_table_artifact(
-            key="advance-touches", table=touch_table(total), description=f"Touches by step, channel and outcome ({now:%Y-%m-%d %H:%M} UTC)"
+            key="advance-touches",
+            table=touch_table(total),
+            description=f"Touches by step, channel and outcome ({now:%Y-%m-%d %H:%M} UTC)",
         )
-        create_markdown_artifact(key="advance-summary", markdown=reasons_markdown(total, f"Advance as of {now:%Y-%m-%d %H:%M} UTC"))
+        create_markdown_artifact(
+            key="advance-summary",
+            markdown=reasons_markdown(total, f"Advance as of {now:%Y-%m-%d %H:%M} UTC"),
+        )
     if total.aborted:
         raise ProviderConfigurationFailure(total.aborted)
     return {

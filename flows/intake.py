@@ -40,9 +40,9 @@ def ingest_file(path: str, source: str = "file", as_of: datetime | None = None) 
             chunk = list(itertools.islice(lines, BATCH))
             if not chunk:
                 break
-            report = ingest_batch.with_options(task_run_name=f"events {(number - 1) * BATCH + 1}-{(number - 1) * BATCH + len(chunk)}")(
-                chunk, f"{source}:{Path(path).name}", now
-            )
+            report = ingest_batch.with_options(
+                task_run_name=f"events {(number - 1) * BATCH + 1}-{(number - 1) * BATCH + len(chunk)}"
+            )(chunk, f"{source}:{Path(path).name}", now)
             total.merge(report)
     get_run_logger().info(
         "%s accepted, %s duplicates, %s rejected; %s enrolled, %s exited",
@@ -51,7 +51,9 @@ def ingest_file(path: str, source: str = "file", as_of: datetime | None = None) 
     if total.rejected:
         problems = "\n".join(f"- {p}" for p in total.rejected[:200])
         more = f"\n\n…and {len(total.rejected) - 200} more" if len(total.rejected) > 200 else ""
-        create_markdown_artifact(key="ingest-rejected", markdown=f"# Rejected events\n\n{problems}{more}")
+        create_markdown_artifact(
+            key="ingest-rejected", markdown=f"# Rejected events\n\n{problems}{more}"
+        )
     return {
         "accepted": len(total.accepted),
         "duplicates": len(total.duplicates),
@@ -60,4 +62,3 @@ def ingest_file(path: str, source: str = "file", as_of: datetime | None = None) 
         "exited": total.exited,
         "converted": total.converted,
     }
-

@@ -26,7 +26,9 @@ class ConsentState:
 ConsentMap = Mapping[tuple[str, str], ConsentState]
 
 
-def fold_ledger(rows: Iterable[tuple[str, str, str, str, datetime]]) -> dict[tuple[str, str], ConsentState]:
+def fold_ledger(
+    rows: Iterable[tuple[str, str, str, str, datetime]],
+) -> dict[tuple[str, str], ConsentState]:
     """(channel, purpose, status, source, recorded_at) rows, oldest first → current state."""
     current: dict[tuple[str, str], ConsentState] = {}
     for channel, purpose, status, source, recorded_at in rows:
@@ -40,7 +42,10 @@ def consent_allows(consents: ConsentMap, channel: str, purpose: str) -> tuple[bo
     when = lambda s: s.recorded_at.strftime("%Y-%m-%d")  # noqa: E731
     if purpose == TRANSACTIONAL:
         if state is not None and state.status == REVOKED:
-            return False, f"opted out of {channel} (transactional) on {when(state)} via {state.source}"
+            return (
+                False,
+                f"opted out of {channel} (transactional) on {when(state)} via {state.source}",
+            )
         return True, f"{channel} transactional messages allowed"
     if state is None:
         return False, f"no {purpose} consent for {channel}"

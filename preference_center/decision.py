@@ -19,7 +19,12 @@ from typing import Any
 
 from preference_center.consent import MARKETING, consent_allows
 from preference_center.profile import CustomerProfile
-from preference_center.quiet_hours import QuietHours, defer_past_quiet_hours, is_valid_timezone, zone
+from preference_center.quiet_hours import (
+    QuietHours,
+    defer_past_quiet_hours,
+    is_valid_timezone,
+    zone,
+)
 
 ADDRESS_NAMES = {"email": "email address", "sms": "phone number"}
 
@@ -110,12 +115,19 @@ def decide(
     chosen: str | None = None
     for channel in order:
         if channel not in request.available:
-            reasons.append(Reason("template", "fail", "the template has no content for it", channel))
+            reasons.append(
+                Reason("template", "fail", "the template has no content for it", channel)
+            )
             continue
         address = profile.addresses.get(channel)
         if not address:
             reasons.append(
-                Reason("address", "fail", f"no {ADDRESS_NAMES.get(channel, 'address')} on file", channel)
+                Reason(
+                    "address",
+                    "fail",
+                    f"no {ADDRESS_NAMES.get(channel, 'address')} on file",
+                    channel,
+                )
             )
             continue
         allowed, why = consent_allows(profile.consents, channel, request.purpose)
@@ -143,7 +155,11 @@ def _respect_quiet_hours(
     tz_name = profile.timezone or policy.default_timezone
     if profile.timezone and not is_valid_timezone(profile.timezone):
         reasons.append(
-            Reason("timezone", "note", f"unknown time zone '{profile.timezone}'; using {policy.default_timezone}")
+            Reason(
+                "timezone",
+                "note",
+                f"unknown time zone '{profile.timezone}'; using {policy.default_timezone}",
+            )
         )
         tz_name = policy.default_timezone
     elif not profile.timezone:
@@ -162,7 +178,9 @@ def _respect_quiet_hours(
     if blocking is None:
         local = now.astimezone(tz)
         reasons.append(
-            Reason("quiet_hours", "pass", f"{local:%H:%M} {tz_name} is outside quiet hours", channel)
+            Reason(
+                "quiet_hours", "pass", f"{local:%H:%M} {tz_name} is outside quiet hours", channel
+            )
         )
         return now
     label = next(name for window, name in windows if window == blocking)

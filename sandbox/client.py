@@ -55,8 +55,17 @@ class SandboxClient:
     def engagement(self, **model: Any) -> dict[str, Any]:
         return self._post("/_sandbox/engagement", model)
 
-    def suppress(self, *, emails: list[str] = (), numbers: list[str] = (), reason: str = "Unsubscribed Address") -> None:  # type: ignore[assignment]
-        self._post("/_sandbox/suppressions", {"emails": list(emails), "numbers": list(numbers), "reason": reason})
+    def suppress(
+        self,
+        *,
+        emails: list[str] = (),
+        numbers: list[str] = (),
+        reason: str = "Unsubscribed Address",
+    ) -> None:  # type: ignore[assignment]
+        self._post(
+            "/_sandbox/suppressions",
+            {"emails": list(emails), "numbers": list(numbers), "reason": reason},
+        )
 
     def close(self) -> None:
         self._http.close()

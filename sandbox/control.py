@@ -79,7 +79,9 @@ def routes(sandbox: Sandbox, http: Callable[[], httpx.AsyncClient]) -> list[Rout
         for address in data.get("emails", []):
             sandbox.email_suppressions[address.lower()] = data.get("reason", "Unsubscribed Address")
         sandbox.sms_opted_out.update(data.get("numbers", []))
-        return JSONResponse({"emails": len(sandbox.email_suppressions), "numbers": len(sandbox.sms_opted_out)})
+        return JSONResponse(
+            {"emails": len(sandbox.email_suppressions), "numbers": len(sandbox.sms_opted_out)}
+        )
 
     async def clock(request: Request) -> Response:
         data = await request.json()

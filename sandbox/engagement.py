@@ -163,7 +163,9 @@ class EngagementSimulator:
         callback("sent", sent_at)
         if rng.random() < self.model.sms_undelivered_rate:
             code = rng.choice(UNDELIVERABLE_SMS_ERRORS)
-            callback("undelivered", sent_at + timedelta(seconds=rng.uniform(2, 30)), ErrorCode=str(code))
+            callback(
+                "undelivered", sent_at + timedelta(seconds=rng.uniform(2, 30)), ErrorCode=str(code)
+            )
         else:
             callback("delivered", sent_at + timedelta(seconds=rng.uniform(2, 30)))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 from typing import Any
@@ -30,20 +31,29 @@ RESERVED_HEADERS = {
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 
 
-def errors(status: int, *items: tuple[str | None, str], headers: dict[str, str] | None = None) -> Response:
-    body = {"errors": [{"message": message, "field": field, "help": HELP if field else None} for field, message in items]}
+def errors(
+    status: int, *items: tuple[str | None, str], headers: dict[str, str] | None = None
+) -> Response:
+    body = {
+        "errors": [
+            {"message": message, "field": field, "help": HELP if field else None}
+            for field, message in items
+        ]
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def routes(sandbox: Sandbox) -> list[Route]:
     async def mail_send(request: Request) -> Response:
+        raw = await request.body()  # a real server has the request before it is slow
         faults = sandbox.faults["sendgrid"]
         fault, delay = faults.decide()
         if delay:
             await asyncio.sleep(delay)
         if fault in ("429", "rate_limit"):
             sandbox.count_attempt("sendgrid", None)
-            reset = int(time.time() + max(1.0, faults.seconds_until_token()))
+            # Epoch seconds of the window's end, at least the next full second.
+            reset = int(time.time()) + max(2, math.ceil(faults.seconds_until_token()))
             limit = int(faults.plan.rate_limit_per_second) or 600
             return errors(
                 429,
@@ -57,17 +67,22 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if fault == "error":
             sandbox.count_attempt("sendgrid", None)
             status = faults.plan.error_status
-            return errors(status, (None, "internal server error" if status == 500 else "service unavailable"))
+            return errors(
+                status, (None, "internal server error" if status == 500 else "service unavailable")
+            )
 
         auth = request.headers.get("authorization", "")
         if not auth:
             return errors(401, (None, "authorization required"))
         if auth != f"Bearer {sandbox.config.sendgrid_api_key}":
-            return errors(401, (None, "The provided authorization grant is invalid, expired, or revoked"))
+            return errors(
+                401, (None, "The provided authorization grant is invalid, expired, or revoked")
+            )
 
-        raw = await request.body()
         if len(raw) > MAX_BODY:
-            return errors(413, (None, "The JSON payload you have included in your request is too large."))
+            return errors(
+                413, (None, "The JSON payload you have included in your request is too large.")
+            )
         try:
             body = json.loads(raw)
         except ValueError:
@@ -75,7 +90,11 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if not isinstance(body, dict):
             return errors(400, (None, "Bad Request"))
 
-        touch_id = (body.get("custom_args") or {}).get("touch_id") if isinstance(body.get("custom_args"), dict) else None
+        touch_id = (
+            (body.get("custom_args") or {}).get("touch_id")
+            if isinstance(body.get("custom_args"), dict)
+            else None
+        )
         sandbox.count_attempt("sendgrid", touch_id)
         problems = validate(body)
         if problems:
@@ -88,7 +107,10 @@ def routes(sandbox: Sandbox) -> list[Route]:
         first_link = _first_link(html)
         categories = body.get("categories") or []
         for personalization in body["personalizations"]:
-            custom_args = {**(body.get("custom_args") or {}), **(personalization.get("custom_args") or {})}
+            custom_args = {
+                **(body.get("custom_args") or {}),
+                **(personalization.get("custom_args") or {}),
+            }
             for recipient in personalization["to"]:
                 address = recipient["email"]
                 record: dict[str, Any] = {
@@ -99,7 +121,10 @@ def routes(sandbox: Sandbox) -> list[Route]:
                     "subject": personalization.get("subject") or body.get("subject"),
                     "categories": categories,
                     "custom_args": custom_args,
-                    "headers": {**(body.get("headers") or {}), **(personalization.get("headers") or {})},
+                    "headers": {
+                        **(body.get("headers") or {}),
+                        **(personalization.get("headers") or {}),
+                    },
                     "received_at": accepted_at.isoformat(),
                     "touch_id": custom_args.get("touch_id"),
                 }
@@ -125,46 +150,92 @@ def validate(body: dict[str, Any]) -> list[tuple[str | None, str]]:
     problems: list[tuple[str | None, str]] = []
     personalizations = body.get("personalizations")
     if not isinstance(personalizations, list) or not personalizations:
-        problems.append(("personalizations", "The personalizations field is required and must have at least one personalization."))
+        problems.append(
+            (
+                "personalizations",
+                "The personalizations field is required and must have at least one personalization.",
+            )
+        )
         personalizations = []
     elif len(personalizations) > 1000:
-        problems.append(("personalizations", "The personalizations field must have between 1 and 1000 items."))
+        problems.append(
+            ("personalizations", "The personalizations field must have between 1 and 1000 items.")
+        )
     for i, p in enumerate(personalizations):
         to = p.get("to") if isinstance(p, dict) else None
         if not isinstance(to, list) or not to:
-            problems.append((f"personalizations.{i}.to", "The to array is required for all personalization objects, and must have at least one email object with a valid email address."))
+            problems.append(
+                (
+                    f"personalizations.{i}.to",
+                    "The to array is required for all personalization objects, and must have at least one email object with a valid email address.",
+                )
+            )
             continue
         for j, recipient in enumerate(to):
             email = recipient.get("email") if isinstance(recipient, dict) else None
             if not isinstance(email, str) or not EMAIL.match(email):
-                problems.append((f"personalizations.{i}.to.{j}.email", "Does not contain a valid address."))
+                problems.append(
+                    (f"personalizations.{i}.to.{j}.email", "Does not contain a valid address.")
+                )
 
     sender = body.get("from")
     if not isinstance(sender, dict) or not isinstance(sender.get("email"), str):
-        problems.append(("from", "The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.  e.g. {\"email\" : \"example@example.com\"}  or {\"email\" : \"example@example.com\", \"name\" : \"Example Recipient\"}."))
+        problems.append(
+            (
+                "from",
+                'The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.  e.g. {"email" : "example@example.com"}  or {"email" : "example@example.com", "name" : "Example Recipient"}.',
+            )
+        )
     elif not EMAIL.match(sender["email"]):
         problems.append(("from.email", "The from email does not contain a valid address."))
 
     has_template = bool(body.get("template_id"))
-    every_subject = bool(personalizations) and all(isinstance(p, dict) and p.get("subject") for p in personalizations)
+    every_subject = bool(personalizations) and all(
+        isinstance(p, dict) and p.get("subject") for p in personalizations
+    )
     if not has_template and not body.get("subject") and not every_subject:
-        problems.append(("subject", "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined."))
+        problems.append(
+            (
+                "subject",
+                "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.",
+            )
+        )
 
     content = body.get("content")
     if not has_template:
         if not isinstance(content, list) or not content:
-            problems.append(("content", "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required."))
+            problems.append(
+                (
+                    "content",
+                    "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.",
+                )
+            )
         else:
             types = []
             for k, block in enumerate(content):
                 if not isinstance(block, dict) or not block.get("type"):
-                    problems.append((f"content.{k}.type", "The content type cannot contain ';', or CRLF characters."))
+                    problems.append(
+                        (
+                            f"content.{k}.type",
+                            "The content type cannot contain ';', or CRLF characters.",
+                        )
+                    )
                     continue
                 types.append(block["type"])
                 if not isinstance(block.get("value"), str) or not block["value"]:
-                    problems.append((f"content.{k}.value", "The content value must be a string at least one character in length."))
+                    problems.append(
+                        (
+                            f"content.{k}.value",
+                            "The content value must be a string at least one character in length.",
+                        )
+                    )
             if "text/plain" in types and types[0] != "text/plain":
-                problems.append(("content", "If present, text/plain and text/x-amp-html must be first, followed by text/html, followed by any other content."))
+                problems.append(
+                    (
+                        "content",
+                        "If present, text/plain and text/x-amp-html must be first, followed by text/html, followed by any other content.",
+                    )
+                )
 
     categories = body.get("categories")
     if categories is not None:
@@ -175,16 +246,27 @@ def validate(body: dict[str, Any]) -> list[tuple[str | None, str]]:
 
     custom_args = body.get("custom_args")
     if custom_args is not None:
-        if not isinstance(custom_args, dict) or any(not isinstance(v, str) for v in custom_args.values()):
-            problems.append(("custom_args", "Invalid type. Expected: object, given: array. Values must be strings."))
+        if not isinstance(custom_args, dict) or any(
+            not isinstance(v, str) for v in custom_args.values()
+        ):
+            problems.append(
+                (
+                    "custom_args",
+                    "Invalid type. Expected: object, given: array. Values must be strings.",
+                )
+            )
         elif len(json.dumps(custom_args)) > 10_000:
-            problems.append(("custom_args", "The custom_args may not exceed 10,000 bytes per personalization."))
+            problems.append(
+                ("custom_args", "The custom_args may not exceed 10,000 bytes per personalization.")
+            )
 
     headers = body.get("headers")
     if isinstance(headers, dict):
         for name in headers:
             if name.lower() in RESERVED_HEADERS:
-                problems.append((f"headers.{name}", f"The header '{name}' is reserved and cannot be set."))
+                problems.append(
+                    (f"headers.{name}", f"The header '{name}' is reserved and cannot be set.")
+                )
     return problems
 
 

@@ -22,7 +22,10 @@ from sandbox import control, sendgrid_api, twilio_api
 from sandbox.state import Sandbox
 
 log = logging.getLogger("sandbox")
-ASGI = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+ASGI = Callable[
+    [dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
 WALL_CLOCK_FLUSH_SECONDS = 0.5
 
 
@@ -33,7 +36,9 @@ def build_app(sandbox: Sandbox, providers_by_port: dict[int, str]) -> ASGI:
         return state["http"]
 
     apps = {
-        "sendgrid": Starlette(routes=[*sendgrid_api.routes(sandbox), *control.routes(sandbox, http)]),
+        "sendgrid": Starlette(
+            routes=[*sendgrid_api.routes(sandbox), *control.routes(sandbox, http)]
+        ),
         "twilio": Starlette(routes=[*twilio_api.routes(sandbox), *control.routes(sandbox, http)]),
     }
 
@@ -71,7 +76,14 @@ def build_app(sandbox: Sandbox, providers_by_port: dict[int, str]) -> ASGI:
 class SandboxServer:
     """The emulators on a background thread (tests, demo) or in the foreground (CLI)."""
 
-    def __init__(self, sandbox: Sandbox, *, host: str = "127.0.0.1", sendgrid_port: int = 0, twilio_port: int = 0):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        host: str = "127.0.0.1",
+        sendgrid_port: int = 0,
+        twilio_port: int = 0,
+    ):
         self.sandbox = sandbox
         self.host = host
         self._sockets = [_bind(host, sendgrid_port), _bind(host, twilio_port)]
@@ -156,7 +168,9 @@ class ThreadedApp:
         return f"http://{self.host}:{self.port}"
 
     def start(self, app: Any) -> ThreadedApp:
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        )
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="api", daemon=True
         )

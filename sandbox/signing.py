@@ -49,9 +49,7 @@ class EventWebhookSigner:
             )
         )
         path.chmod(0o600)
-        (directory / "sendgrid_event_webhook_public_key").write_text(
-            cls(key).public_key_base64()
-        )
+        (directory / "sendgrid_event_webhook_public_key").write_text(cls(key).public_key_base64())
         return cls(key)
 
     def public_key_base64(self) -> str:

@@ -169,7 +169,9 @@ class Sandbox:
         }
         return await self._post(client, "twilio", delivery.url, data=params, headers=headers)
 
-    async def _post(self, client: httpx.AsyncClient, provider: str, url: str, **kwargs: Any) -> bool:
+    async def _post(
+        self, client: httpx.AsyncClient, provider: str, url: str, **kwargs: Any
+    ) -> bool:
         try:
             response = await client.post(url, **kwargs)
         except httpx.HTTPError as exc:

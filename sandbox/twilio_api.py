@@ -61,11 +61,15 @@ def routes(sandbox: Sandbox) -> list[Route]:
         expected = base64.b64encode(
             f"{sandbox.config.twilio_account_sid}:{sandbox.config.twilio_auth_token}".encode()
         ).decode()
-        if header != f"Basic {expected}" or request.path_params["account_sid"] != sandbox.config.twilio_account_sid:
+        if (
+            header != f"Basic {expected}"
+            or request.path_params["account_sid"] != sandbox.config.twilio_account_sid
+        ):
             return twilio_error(401, 20003, "Authenticate")
         return None
 
     async def create(request: Request) -> Response:
+        raw = await request.body()  # a real server has the request before it is slow
         faults = sandbox.faults["twilio"]
         fault, delay = faults.decide()
         if delay:
@@ -79,7 +83,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if (denied := authenticate(request)) is not None:
             return denied
 
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        form = dict(parse_qsl(raw.decode(), keep_blank_values=True))
         to, from_ = str(form.get("To") or ""), str(form.get("From") or "")
         body = str(form.get("Body") or "")
         callback = str(form["StatusCallback"]) if form.get("StatusCallback") else None
@@ -93,9 +97,15 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if not body and not form.get("MediaUrl") and not form.get("ContentSid"):
             return twilio_error(400, 21602, "Message body is required.")
         if len(body) > 1600:
-            return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            return twilio_error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
         if from_ and from_ not in sandbox.config.twilio_numbers:
-            return twilio_error(400, 21606, f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your account.")
+            return twilio_error(
+                400,
+                21606,
+                f"The From phone number {from_} is not a valid, SMS-capable inbound phone number or short code for your account.",
+            )
         if to in MAGIC_TO:
             code, message = MAGIC_TO[to]
             return twilio_error(400, code, message.format(to=to, from_=from_))
@@ -129,7 +139,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
             return denied
         message = sandbox.sms_by_sid.get(request.path_params["sid"])
         if message is None:
-            return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+            return twilio_error(
+                404, 20404, f"The requested resource {request.url.path} was not found"
+            )
         return JSONResponse(_public(message))
 
     async def listing(request: Request) -> Response:
@@ -171,7 +183,9 @@ def _segments(body: str) -> int:
     return 1 if units <= 70 else math.ceil(units / 67)
 
 
-def _resource(account: str, sid: str, to: str, from_: str, body: str, now: datetime) -> dict[str, Any]:
+def _resource(
+    account: str, sid: str, to: str, from_: str, body: str, now: datetime
+) -> dict[str, Any]:
     stamp = format_datetime(now, usegmt=True).replace("GMT", "+0000")
     uri = f"/2010-04-01/Accounts/{account}/Messages/{sid}.json"
     return {

@@ -50,7 +50,12 @@ def record_provider_events(
     }
     if orphan_ids:
         for message_id, tid, customer, channel in session.execute(
-            select(Interaction.provider_message_id, Interaction.touch_id, Touch.customer_id, Touch.channel)
+            select(
+                Interaction.provider_message_id,
+                Interaction.touch_id,
+                Touch.customer_id,
+                Touch.channel,
+            )
             .join(Touch, Touch.id == Interaction.touch_id)
             .where(Interaction.kind == SENT, Interaction.provider_message_id.in_(orphan_ids))
         ):
@@ -59,7 +64,11 @@ def record_provider_events(
 
     rows = []
     for event in events:
-        tid = event.touch_id if event.touch_id in touches else by_message.get(event.provider_message_id or "")
+        tid = (
+            event.touch_id
+            if event.touch_id in touches
+            else by_message.get(event.provider_message_id or "")
+        )
         if tid is None:
             report.unmatched.append(event.event_id)
             continue

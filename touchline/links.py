@@ -45,6 +45,8 @@ def verify(token: str, secret: str) -> dict[str, Any]:
     return payload
 
 
-def unsubscribe_url(public_url: str, secret: str, *, customer_id: str, channel: str, touch_id: str) -> str:
+def unsubscribe_url(
+    public_url: str, secret: str, *, customer_id: str, channel: str, touch_id: str
+) -> str:
     token = sign({"c": customer_id, "ch": channel, "t": touch_id}, secret)
     return f"{public_url.rstrip('/')}/u/{token}"

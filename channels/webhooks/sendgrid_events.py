@@ -41,10 +41,22 @@ STANDARD_FIELDS = {
     "asm_group_id", "sg_machine_open", "tls", "cert_err", "bounce_classification",
     "url_offset", "marketing_campaign_id", "marketing_campaign_name", "pool",
 }  # fmt: skip
-DETAIL_FIELDS = ("reason", "status", "type", "response", "url", "useragent", "asm_group_id", "bounce_classification", "attempt")
+DETAIL_FIELDS = (
+    "reason",
+    "status",
+    "type",
+    "response",
+    "url",
+    "useragent",
+    "asm_group_id",
+    "bounce_classification",
+    "attempt",
+)
 
 
-def verify(body: bytes, headers: Mapping[str, str], public_key: str, now: float | None = None) -> None:
+def verify(
+    body: bytes, headers: Mapping[str, str], public_key: str, now: float | None = None
+) -> None:
     lowered = {k.lower(): v for k, v in headers.items()}
     signature = lowered.get(SIGNATURE_HEADER.lower())
     timestamp = lowered.get(TIMESTAMP_HEADER.lower())

@@ -19,7 +19,13 @@ STATUSES = {"accepted", "scheduled", "queued", "sending", "sent", "delivered", "
 # Twilio's statuses in the record's vocabulary. "sent" means handed to the carrier, which is
 # what SendGrid calls "processed"; our own "sent" means the provider accepted the request.
 # The in-between states (queued, sending…) say nothing a journey could act on.
-KINDS = {"sent": "processed", "delivered": "delivered", "undelivered": "undelivered", "failed": "undelivered", "read": "opened"}
+KINDS = {
+    "sent": "processed",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "undelivered",
+    "read": "opened",
+}
 
 
 def verify(url: str, body: bytes, headers: Mapping[str, str], auth_token: str) -> dict[str, str]:
@@ -28,7 +34,9 @@ def verify(url: str, body: bytes, headers: Mapping[str, str], auth_token: str) -
     if not signature:
         raise WebhookSignatureError("missing X-Twilio-Signature")
     try:
-        params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)))
+        params = dict(
+            parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookSignatureError(f"unreadable form body: {exc}") from exc
     if not RequestValidator(auth_token).validate(url, params, signature):

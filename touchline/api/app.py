@@ -11,7 +11,9 @@ from touchline.config import Settings, get_settings
 from touchline.db import Database
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="Touchline",

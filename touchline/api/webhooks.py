@@ -7,7 +7,12 @@ import logging
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
-from channels.webhooks import WebhookPayloadError, WebhookSignatureError, sendgrid_events, twilio_status
+from channels.webhooks import (
+    WebhookPayloadError,
+    WebhookSignatureError,
+    sendgrid_events,
+    twilio_status,
+)
 from touchline.api.deps import ApiState, state
 from touchline.engagement import record_provider_events
 
@@ -21,7 +26,9 @@ class WebhookReceipt(BaseModel):
     unmatched: int
 
 
-@router.post("/sendgrid/events", response_model=WebhookReceipt, summary="SendGrid Event Webhook (signed)")
+@router.post(
+    "/sendgrid/events", response_model=WebhookReceipt, summary="SendGrid Event Webhook (signed)"
+)
 async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
     body = await request.body()
     try:
@@ -34,16 +41,28 @@ async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookR
         raise HTTPException(400, str(exc)) from exc
     with app.db.session() as session:
         report = record_provider_events(session, events, app.clock.now())
-    return WebhookReceipt(recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched))
+    return WebhookReceipt(
+        recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched)
+    )
 
 
-@router.post("/twilio/status", response_model=WebhookReceipt, summary="Twilio message status callback (signed)")
+@router.post(
+    "/twilio/status",
+    response_model=WebhookReceipt,
+    summary="Twilio message status callback (signed)",
+)
 async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
     body = await request.body()
     # Twilio signed the URL it called: our public URL, whatever proxies forwarded to us.
-    url = app.settings.public_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = (
+        app.settings.public_url.rstrip("/")
+        + request.url.path
+        + (f"?{request.url.query}" if request.url.query else "")
+    )
     try:
-        params = twilio_status.verify(url, body, request.headers, app.settings.twilio_auth_token.get_secret_value())
+        params = twilio_status.verify(
+            url, body, request.headers, app.settings.twilio_auth_token.get_secret_value()
+        )
         event = twilio_status.parse_status(url, params)
     except WebhookSignatureError as exc:
         log.warning("refused a Twilio webhook: %s", exc)
@@ -54,4 +73,6 @@ async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookRec
         return WebhookReceipt(recorded=0, duplicates=0, unmatched=0)
     with app.db.session() as session:
         report = record_provider_events(session, [event], app.clock.now())
-    return WebhookReceipt(recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched))
+    return WebhookReceipt(
+        recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched)
+    )

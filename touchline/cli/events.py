@@ -20,7 +20,9 @@ app = typer.Typer(help="Events: genesis events, exits, goals, behaviour.", no_ar
 @app.command()
 def send(
     file: str = typer.Argument(..., help="A JSON-lines file of events, or - for standard input."),
-    source: str = typer.Option(None, help="Where the events come from (recorded with each); default: the file name."),
+    source: str = typer.Option(
+        None, help="Where the events come from (recorded with each); default: the file name."
+    ),
 ) -> None:
     """Validate and store events, enroll and exit customers. Idempotent on event id:
     sending a file twice enrolls nobody twice. Invalid lines are reported; the others go in."""
@@ -30,9 +32,22 @@ def send(
     stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
     total = None if file == "-" else sum(1 for line in open(file, encoding="utf-8") if line.strip())  # noqa: SIM115
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        ) as bar:
             task = bar.add_task(f"events from {name}", total=total)
-            report = ingest(db, read_json_lines(stream), now=SystemClock().now(), source=source or name, on_progress=lambda n: bar.advance(task, n))
+            report = ingest(
+                db,
+                read_json_lines(stream),
+                now=SystemClock().now(),
+                source=source or name,
+                on_progress=lambda n: bar.advance(task, n),
+            )
     finally:
         if stream is not sys.stdin:
             stream.close()

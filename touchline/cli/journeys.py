@@ -34,15 +34,25 @@ def _load(files: list[Path] | None):  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def validate(files: list[Path] = typer.Argument(None, help="Journey files (default: every file in journeys/).")) -> None:
+def validate(
+    files: list[Path] = typer.Argument(
+        None, help="Journey files (default: every file in journeys/)."
+    ),
+) -> None:
     """Check journeys: schema, step references, loops, templates. Names file, line and field."""
     for journey in _load(files):
         d = journey.definition
-        console().print(f"[green]✓[/] {journey.source}: {d.key} — {len(d.steps)} steps, trigger {d.trigger.event}")
+        console().print(
+            f"[green]✓[/] {journey.source}: {d.key} — {len(d.steps)} steps, trigger {d.trigger.event}"
+        )
 
 
 @app.command("publish")
-def publish_command(files: list[Path] = typer.Argument(None, help="Journey files (default: every file in journeys/).")) -> None:
+def publish_command(
+    files: list[Path] = typer.Argument(
+        None, help="Journey files (default: every file in journeys/)."
+    ),
+) -> None:
     """Publish journeys: a changed definition becomes a new version; in-flight enrollments keep theirs."""
     loaded = _load(files)
     db = Database(get_settings().resolved_database_url)
@@ -50,5 +60,9 @@ def publish_command(files: list[Path] = typer.Argument(None, help="Journey files
     with db.session() as session:
         for journey in loaded:
             result = publish(session, journey, SystemClock().now())
-            table.add_row(result.key, str(result.version), "[green]new version[/]" if result.created else "unchanged")
+            table.add_row(
+                result.key,
+                str(result.version),
+                "[green]new version[/]" if result.created else "unchanged",
+            )
     console().print(table)

@@ -24,13 +24,19 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, index: bool = Tru
         numeric = pd.api.types.is_numeric_dtype(data[column])
         table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
     for row in data.itertuples(index=False):
-        table.add_row(*[("" if pd.isna(v) else str(v)) if not isinstance(v, list) else str(v) for v in row])
+        table.add_row(
+            *[("" if pd.isna(v) else str(v)) if not isinstance(v, list) else str(v) for v in row]
+        )
     return table
 
 
 def timeline_table(entries: list[Entry], customer_id: str, timezone: str | None) -> Table:
     zone = ZoneInfo(timezone) if timezone else None
-    table = Table(title=f"Timeline of {customer_id}" + (f" ({timezone})" if timezone else ""), title_justify="left", header_style="bold")
+    table = Table(
+        title=f"Timeline of {customer_id}" + (f" ({timezone})" if timezone else ""),
+        title_justify="left",
+        header_style="bold",
+    )
     table.add_column("UTC", no_wrap=True)
     if zone:
         table.add_column("local", no_wrap=True)
@@ -42,7 +48,11 @@ def timeline_table(entries: list[Entry], customer_id: str, timezone: str | None)
         cells = [f"{entry.at:%a %d %H:%M}"]
         if zone:
             cells.append(f"{entry.at.astimezone(zone):%a %H:%M}")
-        cells += [f"[{style}]{entry.kind}[/]" if style else entry.kind, entry.channel or "", entry.summary]
+        cells += [
+            f"[{style}]{entry.kind}[/]" if style else entry.kind,
+            entry.channel or "",
+            entry.summary,
+        ]
         table.add_row(*cells)
     return table
 

@@ -14,7 +14,9 @@ from touchline.db import Database
 
 def advance(
     as_of: datetime = typer.Option(None, help="Advance as of this time (ISO 8601; default now)."),
-    batch_size: int = typer.Option(None, help="Enrollments per batch (default TOUCHLINE_BATCH_SIZE)."),
+    batch_size: int = typer.Option(
+        None, help="Enrollments per batch (default TOUCHLINE_BATCH_SIZE)."
+    ),
 ) -> None:
     """Run the advance-journeys flow once: every due enrollment, batch by batch."""
     from flows.advance import advance_journeys
@@ -36,7 +38,9 @@ def timeline(customer_id: str = typer.Argument(..., help="The customer's id.")) 
     if not entries:
         console().print(f"[yellow]no record of customer '{customer_id}'[/]")
         raise typer.Exit(1)
-    console().print(timeline_table(entries, customer_id, preference.timezone if preference else None))
+    console().print(
+        timeline_table(entries, customer_id, preference.timezone if preference else None)
+    )
 
 
 def demo(
@@ -55,11 +59,15 @@ def demo(
     from touchline.demo.run import run_demo
 
     out = console()
-    out.print(f"[bold]Touchline demo[/] — the welcome journey for {customers:,} synthetic customers (Prefect in ephemeral mode; emulated SendGrid and Twilio)\n")
+    out.print(
+        f"[bold]Touchline demo[/] — the welcome journey for {customers:,} synthetic customers (Prefect in ephemeral mode; emulated SendGrid and Twilio)\n"
+    )
     # Heartbeats detect crashed runs on a real server; for short in-process runs they
     # only add a second each.
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        result = run_demo(customers=customers, seed=seed, progress=lambda line: out.print(f"  [dim]{line}[/]"))
+        result = run_demo(
+            customers=customers, seed=seed, progress=lambda line: out.print(f"  [dim]{line}[/]")
+        )
     print_demo(out, result)
 
 
@@ -83,9 +91,13 @@ def sandbox_serve(
     )
     server = SandboxServer(sandbox, sendgrid_port=sendgrid_port, twilio_port=twilio_port)
     out = console()
-    out.print(f"SendGrid emulator  {server.sendgrid_url}   (control: {server.sendgrid_url}/_sandbox/stats)")
+    out.print(
+        f"SendGrid emulator  {server.sendgrid_url}   (control: {server.sendgrid_url}/_sandbox/stats)"
+    )
     out.print(f"Twilio emulator    {server.twilio_url}")
-    out.print(f"Event Webhook key  {Path(settings.sandbox_dir) / 'sendgrid_event_webhook_public_key'}")
+    out.print(
+        f"Event Webhook key  {Path(settings.sandbox_dir) / 'sendgrid_event_webhook_public_key'}"
+    )
     server.serve_forever()
 
 
@@ -99,6 +111,3 @@ def api_serve(
     from touchline.api import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
-
-
-

@@ -109,7 +109,9 @@ class TemplateCatalog:
 
     def _all_locale_files(self, name: str, part: str) -> list[str]:
         folder = Path(name).parent
-        pattern = re.compile(rf"^{re.escape(Path(name).name)}(\.[A-Za-z]{{2,3}}(-[A-Za-z0-9]+)?)?\.{part}\.j2$")
+        pattern = re.compile(
+            rf"^{re.escape(Path(name).name)}(\.[A-Za-z]{{2,3}}(-[A-Za-z0-9]+)?)?\.{part}\.j2$"
+        )
         found = sorted(p.name for p in (self.root / folder).glob("*.j2") if pattern.match(p.name))
         return [str(folder / f) if str(folder) != "." else f for f in found]
 

@@ -37,7 +37,8 @@ def render_email(
         raise TemplateError(f"{name}.subject.j2", "the subject rendered empty")
     if len(subject) > MAX_SUBJECT_LENGTH:
         raise TemplateError(
-            f"{name}.subject.j2", f"the subject is {len(subject)} characters (max {MAX_SUBJECT_LENGTH})"
+            f"{name}.subject.j2",
+            f"the subject is {len(subject)} characters (max {MAX_SUBJECT_LENGTH})",
         )
     html = _render(catalog, name, "html", context, locale)
     text = _render(catalog, name, "text", context, locale)
@@ -75,14 +76,18 @@ def _render(
     try:
         return template.render(context)
     except jinja2.UndefinedError as exc:
-        raise TemplateError(template.name or name, exc.message or "undefined value", _line(exc)) from exc
+        raise TemplateError(
+            template.name or name, exc.message or "undefined value", _line(exc)
+        ) from exc
     except SecurityError as exc:
         raise TemplateError(template.name or name, f"not allowed in templates: {exc}") from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(template.name or name, str(exc), _line(exc)) from exc
     except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
         # A filter fed the wrong type (``"abc"|money``) is the template's fault, not ours.
-        raise TemplateError(template.name or name, f"{type(exc).__name__}: {exc}", _line(exc)) from exc
+        raise TemplateError(
+            template.name or name, f"{type(exc).__name__}: {exc}", _line(exc)
+        ) from exc
 
 
 def _line(exc: BaseException) -> int | None:

@@ -47,7 +47,9 @@ def is_gsm7(text: str) -> bool:
 def count_segments(text: str) -> SegmentCount:
     if not text:
         return SegmentCount("GSM-7", 0, 0, 0)
-    non_gsm = tuple(dict.fromkeys(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION))
+    non_gsm = tuple(
+        dict.fromkeys(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION)
+    )
     if not non_gsm:
         costs = [2 if ch in GSM7_EXTENSION else 1 for ch in text]
         return SegmentCount("GSM-7", _pack(costs, GSM7_SINGLE, GSM7_PART), sum(costs), len(text))

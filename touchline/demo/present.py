@@ -9,7 +9,13 @@ from touchline.cli.present import frame_table, timeline_table
 from touchline.db import Database
 from touchline.demo.run import DemoResult
 from touchline.record import Preference, Touch
-from touchline.reports.touches import by_step_and_channel, engagement, enrollment_outcomes, skip_and_failure_reasons, touch_outcomes
+from touchline.reports.touches import (
+    by_step_and_channel,
+    engagement,
+    enrollment_outcomes,
+    skip_and_failure_reasons,
+    touch_outcomes,
+)
 from touchline.timeline import customer_timeline
 
 
@@ -30,14 +36,25 @@ def print_demo(out: Console, result: DemoResult) -> None:
     with db.session() as session:
         outcomes = touch_outcomes(session, "welcome")
         out.print()
-        out.print(frame_table(by_step_and_channel(outcomes), "Touches per step and channel (deferred = held back by quiet hours, then sent)"))
+        out.print(
+            frame_table(
+                by_step_and_channel(outcomes),
+                "Touches per step and channel (deferred = held back by quiet hours, then sent)",
+            )
+        )
         reasons = skip_and_failure_reasons(outcomes)
         if not reasons.empty:
             out.print(frame_table(reasons, "Skips and failures, with their reasons", index=False))
         engaged = engagement(session, "welcome")
         if not engaged.empty:
-            out.print(frame_table(engaged, "Engagement reported by signed webhooks (distinct touches)"))
-        out.print(frame_table(enrollment_outcomes(session, "welcome"), "How enrollments ended", index=False))
+            out.print(
+                frame_table(engaged, "Engagement reported by signed webhooks (distinct touches)")
+            )
+        out.print(
+            frame_table(
+                enrollment_outcomes(session, "welcome"), "How enrollments ended", index=False
+            )
+        )
 
         out.print()
         email_ok = result.emulator["emails"] == result.sent.get("email", 0)
@@ -54,7 +71,13 @@ def print_demo(out: Console, result: DemoResult) -> None:
         if customer:
             preference = session.get(Preference, customer)
             out.print()
-            out.print(timeline_table(customer_timeline(session, customer), customer, preference.timezone if preference else None))
+            out.print(
+                timeline_table(
+                    customer_timeline(session, customer),
+                    customer,
+                    preference.timezone if preference else None,
+                )
+            )
 
     out.print()
     out.print(
@@ -63,7 +86,9 @@ def print_demo(out: Console, result: DemoResult) -> None:
         f"{result.flow_runs} flow runs, emulators, webhooks)[/]"
     )
     out.print(f"Record: {result.database_url}")
-    out.print(f"Explore: [bold].venv/bin/touchline timeline {customer or 'c000001'}[/] with TOUCHLINE_DATABASE_URL={result.database_url}")
+    out.print(
+        f"Explore: [bold].venv/bin/touchline timeline {customer or 'c000001'}[/] with TOUCHLINE_DATABASE_URL={result.database_url}"
+    )
 
 
 def _interesting_customer(session, outcomes) -> str | None:  # type: ignore[no-untyped-def]

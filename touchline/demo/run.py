@@ -9,7 +9,6 @@ days pass in seconds.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -26,20 +25,18 @@ from touchline.clock import ManualClock
 from touchline.config import get_settings, reset_settings_cache
 from touchline.content import TemplateCatalog
 from touchline.db import Database
+from touchline.demo.simulate import Simulation
 from touchline.demo.synthetic import build_audience, write_lines
 from touchline.intake import ingest, read_json_lines
 from touchline.journeys import journey_files, load_journeys
 from touchline.journeys.store import publish
-from touchline.record import Enrollment, Interaction
-from touchline.record.enrollments import ACTIVE
+from touchline.record import Interaction
 from touchline.record.touches import SENT
 
 # Monday afternoon in UTC: morning in the Americas, evening in Europe, night in Asia —
 # the quiet hours of some customers are in force when the journey starts.
 DEFAULT_START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 DAYS = 3
-MAX_JUMP = timedelta(hours=6)
-SETTLE = timedelta(minutes=1)
 
 
 @dataclass
@@ -110,7 +107,9 @@ def run_demo(
         control.set_time(start)
 
         with db.session() as session:
-            for loaded in load_journeys(journey_files(settings.journeys_dir), TemplateCatalog(settings.templates_dir)):
+            for loaded in load_journeys(
+                journey_files(settings.journeys_dir), TemplateCatalog(settings.templates_dir)
+            ):
                 publish(session, loaded, start)
 
         audience = build_audience(customers, start, seed)
@@ -119,47 +118,46 @@ def run_demo(
         result.intake = ingest_file(str(signups), source="signup_form", as_of=start)
         result.flow_runs += 1
         with open(signups, encoding="utf-8") as stream:
-            again = ingest(db, read_json_lines(stream), now=start, source=f"signup_form:{signups.name}")
-        result.resend = {"accepted": len(again.accepted), "duplicates": len(again.duplicates), "enrolled": again.enrolled}
+            again = ingest(
+                db, read_json_lines(stream), now=start, source=f"signup_form:{signups.name}"
+            )
+        result.resend = {
+            "accepted": len(again.accepted),
+            "duplicates": len(again.duplicates),
+            "enrolled": again.enrolled,
+        }
         result.rejected = [str(p) for p in again.rejected]
 
-        purchases = list(audience.purchases)
-        horizon = start + timedelta(days=DAYS)
-        now = start
-        batch = 0
-        while True:
-            run = advance_journeys(as_of=now)
-            result.flow_runs += 1
-            if run["claimed"]:
-                progress(f"{now:%a %H:%M} UTC advance: {run['sent']} sent, {run['skipped']} skipped, {run['deferred']} deferred")
-            if now >= horizon:
-                break
-            # Let a minute pass so that what providers report within seconds (processed,
-            # delivered) arrives stamped near the send, not at the next jump.
-            now = clock.advance(SETTLE)
-            control.set_time(now)
-            with db.session() as session:
-                next_due = session.execute(
-                    select(func.min(Enrollment.next_action_at)).where(Enrollment.status == ACTIVE)
-                ).scalar()
-            target = min(next_due or horizon, now + MAX_JUMP, horizon)
-            now = clock.set(max(target, now))
-            control.set_time(now)  # the engagement that happened by now is posted back
-            due = [p for p in purchases if datetime.fromisoformat(p["occurred_at"]) <= now]
-            if due:
-                purchases = purchases[len(due) :]
-                batch += 1
-                path = write_lines(home / f"purchases-{batch:02d}.jsonl", [json.dumps(p) for p in due])
-                ingest_file(str(path), source="shop", as_of=now)
-                result.flow_runs += 1
+        simulation = Simulation(
+            db=db,
+            clock=clock,
+            sandbox=control,
+            advance=lambda at: advance_journeys(as_of=at),
+            ingest_file=lambda path, source, at: ingest_file(str(path), source=source, as_of=at),
+            workdir=home,
+            on_advance=lambda at, run: (
+                run["claimed"]
+                and progress(
+                    f"{at:%a %H:%M} UTC advance: {run['sent']} sent, {run['skipped']} skipped, {run['deferred']} deferred"
+                )
+            ),
+        )
+        simulation.run_until(start + timedelta(days=DAYS), audience.purchases)
+        result.flow_runs += simulation.runs
 
         with db.session() as session:
             for channel, count in session.execute(
-                select(Interaction.channel, func.count()).where(Interaction.kind == SENT).group_by(Interaction.channel)
+                select(Interaction.channel, func.count())
+                .where(Interaction.kind == SENT)
+                .group_by(Interaction.channel)
             ):
                 result.sent[channel] = count
         stats = control.stats()
-        result.emulator = {"emails": stats["accepted"]["sendgrid"], "sms": stats["accepted"]["twilio"], "duplicate_touches": stats["duplicate_touches"]}
+        result.emulator = {
+            "emails": stats["accepted"]["sendgrid"],
+            "sms": stats["accepted"]["twilio"],
+            "duplicate_touches": stats["duplicate_touches"],
+        }
         result.webhooks = stats["webhooks"]
         control.close()
     result.wall_seconds = time.perf_counter() - began

@@ -56,7 +56,13 @@ def build_audience(count: int, start: datetime, seed: int = 7, broken: int = 3) 
         tz, locale, prefix, digits, _ = rng.choices(REGIONS, weights=[r[4] for r in REGIONS])[0]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         occurred = start - timedelta(seconds=rng.uniform(0, 3600))
-        profile: dict[str, Any] = {"attributes": {"first_name": first, "last_name": last, "plan": rng.choice(["free", "free", "plus"])}}
+        profile: dict[str, Any] = {
+            "attributes": {
+                "first_name": first,
+                "last_name": last,
+                "plan": rng.choice(["free", "free", "plus"]),
+            }
+        }
         roll = rng.random()
         if roll < 0.015:
             profile["email"] = f"bounce-{n}@bounce.example"  # the mailbox does not exist
@@ -64,7 +70,9 @@ def build_audience(count: int, start: datetime, seed: int = 7, broken: int = 3) 
             profile["email"] = f"{first.lower()}.{last.lower().replace(' ', '')}.{n}@example.com"
         has_phone = rng.random() < 0.78 or n in MAGIC_NUMBERS
         if has_phone:
-            profile["phone"] = MAGIC_NUMBERS.get(n) or f"{prefix}{10 ** (digits - 1) + n:0{digits}d}"
+            profile["phone"] = (
+                MAGIC_NUMBERS.get(n) or f"{prefix}{10 ** (digits - 1) + n:0{digits}d}"
+            )
         preferences: dict[str, Any] = {}
         if tz:
             preferences["timezone"] = tz
@@ -78,13 +86,34 @@ def build_audience(count: int, start: datetime, seed: int = 7, broken: int = 3) 
         # The magic-number customers never get (or open) the email, so the demo always
         # reaches their SMS and shows what the provider's refusal does.
         if "email" in profile and rng.random() < 0.9 and n not in MAGIC_NUMBERS:
-            consents.append({"channel": "email", "purpose": "marketing", "status": "granted", "evidence": {"form": "signup", "ip": f"198.51.100.{n % 250}"}})
+            consents.append(
+                {
+                    "channel": "email",
+                    "purpose": "marketing",
+                    "status": "granted",
+                    "evidence": {"form": "signup", "ip": f"198.51.100.{n % 250}"},
+                }
+            )
         if has_phone:
             sms_roll = rng.random()
             if sms_roll < 0.55 or n in MAGIC_NUMBERS:
-                consents.append({"channel": "sms", "purpose": "marketing", "status": "granted", "evidence": {"form": "signup", "checkbox": "sms_offers"}})
+                consents.append(
+                    {
+                        "channel": "sms",
+                        "purpose": "marketing",
+                        "status": "granted",
+                        "evidence": {"form": "signup", "checkbox": "sms_offers"},
+                    }
+                )
             elif sms_roll < 0.62:
-                consents.append({"channel": "sms", "purpose": "marketing", "status": "pending", "evidence": {"form": "signup", "awaiting": "YES reply"}})
+                consents.append(
+                    {
+                        "channel": "sms",
+                        "purpose": "marketing",
+                        "status": "pending",
+                        "evidence": {"form": "signup", "awaiting": "YES reply"},
+                    }
+                )
         event = {
             "id": f"signup-{customer_id}",
             "type": "customer.signed_up",
@@ -108,15 +137,41 @@ def build_audience(count: int, start: datetime, seed: int = 7, broken: int = 3) 
                     "customer_id": customer_id,
                     "occurred_at": bought.isoformat(),
                     "source": "shop",
-                    "payload": {"order_id": f"o{n:06d}", "revenue": round(rng.uniform(19, 240), 2), "currency": "USD"},
+                    "payload": {
+                        "order_id": f"o{n:06d}",
+                        "revenue": round(rng.uniform(19, 240), 2),
+                        "currency": "USD",
+                    },
                 }
             )
     # Broken on purpose: each names what is wrong, and costs nobody else their welcome.
     broken_lines = [
-        json.dumps({"id": "signup-broken-1", "type": "customer.signed_up", "customer_id": "c-broken-1", "occurred_at": "2026-11-23T09:00:00"}),
-        json.dumps({"id": "signup-broken-2", "type": "Customer Signed Up", "customer_id": "c-broken-2", "occurred_at": start.isoformat()}),
+        json.dumps(
+            {
+                "id": "signup-broken-1",
+                "type": "customer.signed_up",
+                "customer_id": "c-broken-1",
+                "occurred_at": "2026-11-23T09:00:00",
+            }
+        ),
+        json.dumps(
+            {
+                "id": "signup-broken-2",
+                "type": "Customer Signed Up",
+                "customer_id": "c-broken-2",
+                "occurred_at": start.isoformat(),
+            }
+        ),
         '{"id": "signup-broken-3", "type": "customer.signed_up", "customer_id": ',
-        json.dumps({"id": "signup-broken-4", "type": "customer.signed_up", "customer_id": "c-broken-4", "occurred_at": start.isoformat(), "profile": {"email": "not-an-address"}}),
+        json.dumps(
+            {
+                "id": "signup-broken-4",
+                "type": "customer.signed_up",
+                "customer_id": "c-broken-4",
+                "occurred_at": start.isoformat(),
+                "profile": {"email": "not-an-address"},
+            }
+        ),
     ][:broken]
     for index, line in enumerate(broken_lines):
         lines.insert((index + 1) * max(1, count // (broken + 1)), line)

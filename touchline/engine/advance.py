@@ -26,7 +26,14 @@ from touchline.engine.steps.branch import run_branch
 from touchline.engine.steps.send import run_send
 from touchline.engine.steps.wait import run_wait
 from touchline.engine.transitions import Continue, End, Park, Transition
-from touchline.journeys.model import EXIT, BranchStep, ExitStep, JourneyDefinition, SendStep, WaitStep
+from touchline.journeys.model import (
+    EXIT,
+    BranchStep,
+    ExitStep,
+    JourneyDefinition,
+    SendStep,
+    WaitStep,
+)
 from touchline.record import Enrollment
 from touchline.record.enrollments import ACTIVE, COMPLETED, FAILED
 
@@ -49,7 +56,9 @@ def advance_next_batch(engine: Engine, now: datetime, limit: int | None = None) 
         return advance_batch(engine, session, claimed, now)
 
 
-def advance_batch(engine: Engine, session: Session, claimed: list[Enrollment], now: datetime) -> BatchReport:
+def advance_batch(
+    engine: Engine, session: Session, claimed: list[Enrollment], now: datetime
+) -> BatchReport:
     report = BatchReport(claimed=len(claimed))
     final: dict[str, dict[str, Any]] = {}
     active = list(claimed)
@@ -65,7 +74,13 @@ def advance_batch(engine: Engine, session: Session, claimed: list[Enrollment], n
             except KeyError:
                 # The step does not exist in this version: a corrupt record, not a journey
                 # mistake (versions are immutable). Fail the enrollments loudly, not silently.
-                transitions = {m.id: End(FAILED, f"step '{step_id}' not in {journey.key} v{members[0].journey_version}") for m in members}
+                transitions = {
+                    m.id: End(
+                        FAILED,
+                        f"step '{step_id}' not in {journey.key} v{members[0].journey_version}",
+                    )
+                    for m in members
+                }
             report.steps[(journey.key, step_id)] += len(members)
             for enrollment in members:
                 moved = _apply(enrollment, transitions[enrollment.id], now, final, journey, report)
@@ -77,14 +92,26 @@ def advance_batch(engine: Engine, session: Session, claimed: list[Enrollment], n
         # A journey that keeps moving without waiting; park rather than spin (the loader
         # refuses such loops, so this is a guard, not a path).
         for enrollment in active:
-            log.warning("enrollment %s still moving after %s steps; parked", enrollment.id, engine.settings.max_steps_per_advance)
+            log.warning(
+                "enrollment %s still moving after %s steps; parked",
+                enrollment.id,
+                engine.settings.max_steps_per_advance,
+            )
             final[enrollment.id] = _state(enrollment, next_action_at=now + timedelta(minutes=1))
     _write(session, final, engine.worker_id, now)
     session.commit()
     return report
 
 
-def _run_step(engine: Engine, session: Session, journey: JourneyDefinition, step_id: str, members: list[Enrollment], now: datetime, report: BatchReport) -> dict[str, Transition]:
+def _run_step(
+    engine: Engine,
+    session: Session,
+    journey: JourneyDefinition,
+    step_id: str,
+    members: list[Enrollment],
+    now: datetime,
+    report: BatchReport,
+) -> dict[str, Transition]:
     step = journey.step(step_id)
     if isinstance(step, SendStep):
         return run_send(engine, session, journey, step, members, now, report)
@@ -97,7 +124,14 @@ def _run_step(engine: Engine, session: Session, journey: JourneyDefinition, step
     raise TypeError(f"no runner for {type(step).__name__}")
 
 
-def _apply(enrollment: Enrollment, transition: Transition, now: datetime, final: dict[str, dict[str, Any]], journey: JourneyDefinition, report: BatchReport) -> bool:
+def _apply(
+    enrollment: Enrollment,
+    transition: Transition,
+    now: datetime,
+    final: dict[str, dict[str, Any]],
+    journey: JourneyDefinition,
+    report: BatchReport,
+) -> bool:
     """Apply a transition in memory; True when the enrollment runs again this batch."""
     if isinstance(transition, Continue):
         if transition.next_step is None:
@@ -115,7 +149,13 @@ def _apply(enrollment: Enrollment, transition: Transition, now: datetime, final:
         report.parked += 1
         return False
     assert isinstance(transition, End)
-    final[enrollment.id] = _state(enrollment, status=transition.status, ended_at=now, end_reason=transition.reason, next_action_at=None)
+    final[enrollment.id] = _state(
+        enrollment,
+        status=transition.status,
+        ended_at=now,
+        end_reason=transition.reason,
+        next_action_at=None,
+    )
     report.ended[(journey.key, transition.status, _short(transition.reason))] += 1
     return False
 
@@ -138,7 +178,15 @@ def _write(session: Session, final: dict[str, dict[str, Any]], worker: str, now:
     if not final:
         return
     table = Enrollment.__table__
-    columns = ("status", "current_step", "step_entered_at", "next_action_at", "context", "ended_at", "end_reason")
+    columns = (
+        "status",
+        "current_step",
+        "step_entered_at",
+        "next_action_at",
+        "context",
+        "ended_at",
+        "end_reason",
+    )
     statement = (
         update(table)  # type: ignore[arg-type]
         .where(
@@ -147,9 +195,15 @@ def _write(session: Session, final: dict[str, dict[str, Any]], worker: str, now:
             # An exit event may have ended the enrollment while the batch ran.
             table.c.status == ACTIVE,  # type: ignore[attr-defined]
         )
-        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_owner": None, "lease_expires_at": None, "updated_at": now})
+        .values(
+            {c: bindparam(f"b_{c}") for c in columns}
+            | {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+        )
     )
-    session.execute(statement, [{"b_id": eid, **{f"b_{c}": state[c] for c in columns}} for eid, state in final.items()])
+    session.execute(
+        statement,
+        [{"b_id": eid, **{f"b_{c}": state[c] for c in columns}} for eid, state in final.items()],
+    )
     # Exited meanwhile: keep their end, just give the lease back.
     session.execute(
         update(table)  # type: ignore[arg-type]

@@ -17,7 +17,9 @@ from touchline.record import Enrollment
 from touchline.record.enrollments import ACTIVE
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, worker: str, lease: timedelta) -> list[Enrollment]:
+def claim_due(
+    session: Session, *, now: datetime, limit: int, worker: str, lease: timedelta
+) -> list[Enrollment]:
     due = (
         select(Enrollment.id)
         .where(
@@ -30,13 +32,17 @@ def claim_due(session: Session, *, now: datetime, limit: int, worker: str, lease
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    claimed = session.execute(
-        update(Enrollment)
-        .where(Enrollment.id.in_(due))
-        .values(lease_owner=worker, lease_expires_at=now + lease)
-        .returning(Enrollment)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
+    claimed = (
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(due))
+            .values(lease_owner=worker, lease_expires_at=now + lease)
+            .returning(Enrollment)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
     session.commit()
     # Detached on purpose: the engine changes these objects in memory while it works and
     # writes them back in one guarded statement; the session's autoflush must never write

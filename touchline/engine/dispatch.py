@@ -95,5 +95,7 @@ def dispatch(
                     return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
                 sleep(retry.delay(attempts, exc.retry_after, rng))
 
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(outgoing)), thread_name_prefix="dispatch") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(concurrency, len(outgoing)), thread_name_prefix="dispatch"
+    ) as pool:
         return list(pool.map(send_one, outgoing))

@@ -67,7 +67,13 @@ def process_events(
     return report
 
 
-def _enroll(session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime, report: EnrollReport) -> None:
+def _enroll(
+    session: Session,
+    events: Sequence[StoredEvent],
+    journeys: Sequence[LiveJourney],
+    now: datetime,
+    report: EnrollReport,
+) -> None:
     rows: list[dict[str, Any]] = []
     for journey in (j for j in journeys if j.newest):
         definition = journey.definition
@@ -108,12 +114,16 @@ def _enroll(session: Session, events: Sequence[StoredEvent], journeys: Sequence[
                     "updated_at": now,
                 }
             )
-    inserted = insert_ignoring_duplicates(session, Enrollment, rows, conflict_columns=["id"], returning="id")
+    inserted = insert_ignoring_duplicates(
+        session, Enrollment, rows, conflict_columns=["id"], returning="id"
+    )
     report.enrolled += len(inserted)
     report.not_reentered += len(rows) - len(inserted)
 
 
-def _entry_key(definition: JourneyDefinition, event: StoredEvent, last: datetime | None) -> str | None:
+def _entry_key(
+    definition: JourneyDefinition, event: StoredEvent, last: datetime | None
+) -> str | None:
     """The key that makes the enrollment id; None when the re-entry rule says no."""
     mode = definition.reentry.mode
     if mode == "once":
@@ -127,7 +137,9 @@ def _entry_key(definition: JourneyDefinition, event: StoredEvent, last: datetime
     return f"event:{event.id}"
 
 
-def _last_entries(session: Session, definition: JourneyDefinition, customers: set[str]) -> dict[str, datetime]:
+def _last_entries(
+    session: Session, definition: JourneyDefinition, customers: set[str]
+) -> dict[str, datetime]:
     if definition.reentry.mode != "window":
         return {}
     result: dict[str, datetime] = {}
@@ -141,7 +153,13 @@ def _last_entries(session: Session, definition: JourneyDefinition, customers: se
     return result
 
 
-def _exit(session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime, report: EnrollReport) -> None:
+def _exit(
+    session: Session,
+    events: Sequence[StoredEvent],
+    journeys: Sequence[LiveJourney],
+    now: datetime,
+    report: EnrollReport,
+) -> None:
     # Each version exits on the events its own definition names: an enrollment keeps the
     # rules it entered with.
     for journey in journeys:
@@ -151,7 +169,9 @@ def _exit(session: Session, events: Sequence[StoredEvent], journeys: Sequence[Li
             continue
         updates = []
         grouped = _by_customer(relevant)
-        for enrollment_id, customer, trigger_at in _candidates(session, journey, relevant, active_only=True):
+        for enrollment_id, customer, trigger_at in _candidates(
+            session, journey, relevant, active_only=True
+        ):
             event = _first_after(grouped, customer, trigger_at)
             if event is not None:
                 updates.append(
@@ -160,14 +180,29 @@ def _exit(session: Session, events: Sequence[StoredEvent], journeys: Sequence[Li
         if updates:
             statement = (
                 update(Enrollment.__table__)  # type: ignore[arg-type]
-                .where(Enrollment.__table__.c.id == bindparam("b_id"), Enrollment.__table__.c.status == ACTIVE)
-                .values(status=EXITED, ended_at=now, next_action_at=None, end_reason=bindparam("b_reason"), updated_at=now)
+                .where(
+                    Enrollment.__table__.c.id == bindparam("b_id"),
+                    Enrollment.__table__.c.status == ACTIVE,
+                )
+                .values(
+                    status=EXITED,
+                    ended_at=now,
+                    next_action_at=None,
+                    end_reason=bindparam("b_reason"),
+                    updated_at=now,
+                )
             )
             session.execute(statement, updates)
             report.exited += len(updates)
 
 
-def _convert(session: Session, events: Sequence[StoredEvent], journeys: Sequence[LiveJourney], now: datetime, report: EnrollReport) -> None:
+def _convert(
+    session: Session,
+    events: Sequence[StoredEvent],
+    journeys: Sequence[LiveJourney],
+    now: datetime,
+    report: EnrollReport,
+) -> None:
     rows = []
     for journey in journeys:
         goal = journey.definition.goal
@@ -177,7 +212,9 @@ def _convert(session: Session, events: Sequence[StoredEvent], journeys: Sequence
         if not relevant:
             continue
         grouped = _by_customer(relevant)
-        for enrollment_id, customer, trigger_at in _candidates(session, journey, relevant, active_only=False):
+        for enrollment_id, customer, trigger_at in _candidates(
+            session, journey, relevant, active_only=False
+        ):
             event = _first_after(grouped, customer, trigger_at)
             if event is None or event.occurred_at > trigger_at + goal.within:
                 continue
@@ -197,12 +234,20 @@ def _convert(session: Session, events: Sequence[StoredEvent], journeys: Sequence
                         "journey": journey.definition.key,
                         "enrollment_id": enrollment_id,
                         "event_id": event.id,
-                        "hours_after_entry": round((event.occurred_at - trigger_at).total_seconds() / 3600, 2),
-                        **({"revenue": event.payload["revenue"]} if isinstance(event.payload.get("revenue"), int | float) else {}),
+                        "hours_after_entry": round(
+                            (event.occurred_at - trigger_at).total_seconds() / 3600, 2
+                        ),
+                        **(
+                            {"revenue": event.payload["revenue"]}
+                            if isinstance(event.payload.get("revenue"), int | float)
+                            else {}
+                        ),
                     },
                 }
             )
-    inserted = insert_ignoring_duplicates(session, Interaction, rows, conflict_columns=["id"], returning="id")
+    inserted = insert_ignoring_duplicates(
+        session, Interaction, rows, conflict_columns=["id"], returning="id"
+    )
     report.converted += len(inserted)
 
 
@@ -229,7 +274,9 @@ def _by_customer(events: Sequence[StoredEvent]) -> dict[str, list[StoredEvent]]:
     return grouped
 
 
-def _first_after(grouped: dict[str, list[StoredEvent]], customer: str, moment: datetime) -> StoredEvent | None:
+def _first_after(
+    grouped: dict[str, list[StoredEvent]], customer: str, moment: datetime
+) -> StoredEvent | None:
     """The customer's earliest event at or after ``moment`` (an event before the entry
     belongs to an earlier story)."""
     return next((e for e in grouped.get(customer, ()) if e.occurred_at >= moment), None)

@@ -30,10 +30,17 @@ def template_context(
         **journey.context,
         "customer": {"id": profile.customer_id, **profile.attributes},
         "event": enrollment.context.get("event", {}),
-        "enrollment": {"id": enrollment.id, "entered_at": enrollment.entered_at, "trigger_at": enrollment.trigger_at},
+        "enrollment": {
+            "id": enrollment.id,
+            "entered_at": enrollment.entered_at,
+            "trigger_at": enrollment.trigger_at,
+        },
         "journey": {"key": journey.key, "name": journey.name},
         "step": {"id": step.id},
-        "company": {"name": settings.company_name, "postal_address": settings.company_postal_address},
+        "company": {
+            "name": settings.company_name,
+            "postal_address": settings.company_postal_address,
+        },
         "links": {
             "unsubscribe": unsubscribe_url(
                 settings.public_url,
@@ -81,7 +88,13 @@ def build_message(
         )  # fmt: skip
         return message, {"subject": rendered.subject}
     if channel == "sms":
-        sms = render_sms(catalog, step.template, context, locale, max_segments=settings.sms_max_segments)
-        detail = {"segments": sms.segments.segments, "encoding": sms.segments.encoding, "body": sms.body}
+        sms = render_sms(
+            catalog, step.template, context, locale, max_segments=settings.sms_max_segments
+        )
+        detail = {
+            "segments": sms.segments.segments,
+            "encoding": sms.segments.encoding,
+            "body": sms.body,
+        }
         return SmsMessage(touch_id=touch_id, to=address, body=sms.body, tags=tags), detail
     raise ValueError(f"no message builder for channel '{channel}'")

@@ -12,13 +12,19 @@ class BatchReport:
     steps: Counter[tuple[str, str]] = field(default_factory=Counter)  # (journey, step) executions
     # (journey, step, channel or "-", outcome): outcome is sent, failed, skipped or deferred
     touches: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
-    reasons: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (journey, step, outcome, reason)
-    ended: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (journey, status, reason)
+    reasons: Counter[tuple[str, str, str, str]] = field(
+        default_factory=Counter
+    )  # (journey, step, outcome, reason)
+    ended: Counter[tuple[str, str, str]] = field(
+        default_factory=Counter
+    )  # (journey, status, reason)
     parked: int = 0
     retried_later: int = 0
     aborted: str | None = None  # what the operator must do before the next run
 
-    def touch(self, journey: str, step: str, channel: str | None, outcome: str, reason: str | None = None) -> None:
+    def touch(
+        self, journey: str, step: str, channel: str | None, outcome: str, reason: str | None = None
+    ) -> None:
         self.touches[(journey, step, channel or "-", outcome)] += 1
         if reason:
             self.reasons[(journey, step, outcome, reason)] += 1
@@ -56,9 +62,18 @@ def reasons_markdown(report: BatchReport, title: str) -> str:
     if report.aborted:
         lines += ["", f"> **Stopped:** {report.aborted}"]
     for outcome in ("skipped", "failed", "retrying", "deferred"):
-        rows = sorted(((n, j, s, r) for (j, s, o, r), n in report.reasons.items() if o == outcome), reverse=True)
+        rows = sorted(
+            ((n, j, s, r) for (j, s, o, r), n in report.reasons.items() if o == outcome),
+            reverse=True,
+        )
         if rows:
-            lines += ["", f"## {outcome.capitalize()}", "", "| journey | step | reason | count |", "|---|---|---|---:|"]
+            lines += [
+                "",
+                f"## {outcome.capitalize()}",
+                "",
+                "| journey | step | reason | count |",
+                "|---|---|---|---:|",
+            ]
             lines += [f"| {j} | {s} | {r.replace('|', '/')} | {n} |" for n, j, s, r in rows]
     if report.ended:
         lines += ["", "## Ended", "", "| journey | status | reason | count |", "|---|---|---|---:|"]

@@ -105,7 +105,10 @@ def _store(
     insert_ignoring_duplicates(
         session,
         Customer,
-        [{"id": cid, "attributes": {}, "created_at": now, "updated_at": now} for cid in {e.customer_id for e in events}],
+        [
+            {"id": cid, "attributes": {}, "created_at": now, "updated_at": now}
+            for cid in {e.customer_id for e in events}
+        ],
         conflict_columns=["id"],
     )
     new_ids = set(
@@ -158,7 +161,9 @@ def _journeys(session: Session, definitions: DefinitionCache) -> list[LiveJourne
     ]
 
 
-def _apply_profiles(session: Session, events: list[EventIn], now: datetime, report: IngestReport) -> None:
+def _apply_profiles(
+    session: Session, events: list[EventIn], now: datetime, report: IngestReport
+) -> None:
     with_profile = [e for e in events if e.profile is not None]
     if not with_profile:
         return
@@ -169,19 +174,29 @@ def _apply_profiles(session: Session, events: list[EventIn], now: datetime, repo
             changes.setdefault(event.customer_id, {}).update(event.profile.attributes)
     if changes:
         current = dict(
-            session.execute(select(Customer.id, Customer.attributes).where(Customer.id.in_(changes))).all()
+            session.execute(
+                select(Customer.id, Customer.attributes).where(Customer.id.in_(changes))
+            ).all()
         )
         table = Customer.__table__
         session.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(attributes=bindparam("b_attributes"), updated_at=now),  # type: ignore[attr-defined]
-            [{"b_id": cid, "b_attributes": {**(current.get(cid) or {}), **attrs}} for cid, attrs in changes.items()],
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(attributes=bindparam("b_attributes"), updated_at=now),  # type: ignore[attr-defined]
+            [
+                {"b_id": cid, "b_attributes": {**(current.get(cid) or {}), **attrs}}
+                for cid, attrs in changes.items()
+            ],
         )
 
     # Identities: an address already linked to another customer is not linked again.
     wanted: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, value) -> (customer, event)
     for event in with_profile:
         assert event.profile is not None
-        for kind, value in (("email", event.profile.email), ("phone", event.profile.normalised_phone())):
+        for kind, value in (
+            ("email", event.profile.email),
+            ("phone", event.profile.normalised_phone()),
+        ):
             if value:
                 wanted[(kind, value)] = (event.customer_id, event.id)
     owners: dict[tuple[str, str], str] = {}
@@ -204,7 +219,14 @@ def _apply_profiles(session: Session, events: list[EventIn], now: datetime, repo
             continue
         if owner is None:
             rows.append(
-                {"customer_id": customer, "kind": kind, "value": value, "verified": False, "source": f"event:{event_id}", "created_at": now}
+                {
+                    "customer_id": customer,
+                    "kind": kind,
+                    "value": value,
+                    "verified": False,
+                    "source": f"event:{event_id}",
+                    "created_at": now,
+                }
             )
     insert_ignoring_duplicates(session, Identity, rows, conflict_columns=["kind", "value"])
 
@@ -227,7 +249,9 @@ def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -
         return
     existing = {
         p.customer_id: p
-        for p in session.execute(select(Preference).where(Preference.customer_id.in_(merged))).scalars()
+        for p in session.execute(
+            select(Preference).where(Preference.customer_id.in_(merged))
+        ).scalars()
     }
     columns = ("channel_order", "timezone", "locale", "quiet_hours_start", "quiet_hours_end")
     rows = []
@@ -237,7 +261,9 @@ def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -
         row.update(values, customer_id=customer, updated_at=now)
         rows.append(row)
     dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Preference.__table__)  # type: ignore[arg-type]
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        Preference.__table__
+    )  # type: ignore[arg-type]
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id"],
         set_={name: statement.excluded[name] for name in (*columns, "updated_at")},

@@ -40,7 +40,12 @@ class _Strict(BaseModel):
 class ProfileIn(_Strict):
     email: str | None = None
     phone: str | None = None
-    country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166 alpha-2, to read national phone numbers")
+    country: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 alpha-2, to read national phone numbers",
+    )
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("email")
@@ -116,7 +121,9 @@ class EventIn(_Strict):
     @classmethod
     def _type(cls, value: str) -> str:
         if not EVENT_TYPE.match(value):
-            raise ValueError(f"'{value}' is not an event type; use dotted lower-case names like customer.signed_up")
+            raise ValueError(
+                f"'{value}' is not an event type; use dotted lower-case names like customer.signed_up"
+            )
         return value
 
     @field_validator("occurred_at")
@@ -127,11 +134,20 @@ class EventIn(_Strict):
         return value
 
 
-def parse_event(raw: str | bytes | dict[str, Any], *, source: str | None = None, line: int | None = None) -> tuple[EventIn | None, list[Problem]]:
+def parse_event(
+    raw: str | bytes | dict[str, Any], *, source: str | None = None, line: int | None = None
+) -> tuple[EventIn | None, list[Problem]]:
     """One event from a JSON line or a dict: the event, or the problems naming each field."""
     if isinstance(raw, str | bytes):
         if len(raw) > MAX_EVENT_BYTES:
-            return None, [Problem("", f"the event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}", source, line)]
+            return None, [
+                Problem(
+                    "",
+                    f"the event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}",
+                    source,
+                    line,
+                )
+            ]
         try:
             raw = json.loads(raw)
         except ValueError as exc:

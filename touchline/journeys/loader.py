@@ -62,7 +62,11 @@ def load_journeys(paths: Iterable[Path | str], catalog: TemplateCatalog) -> list
         other = keys.setdefault(journey.definition.key, journey.source)
         if other != journey.source:
             problems.append(
-                Problem("key", f"'{journey.definition.key}' is also the key of {other}", str(journey.source))
+                Problem(
+                    "key",
+                    f"'{journey.definition.key}' is also the key of {other}",
+                    str(journey.source),
+                )
             )
     if problems:
         raise JourneyValidationError(problems)
@@ -124,7 +128,10 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
 
     if definition.trigger.event in definition.exit_on:
         problems.append(
-            Problem("exit_on", f"'{definition.trigger.event}' is the trigger: every entry would exit at once")
+            Problem(
+                "exit_on",
+                f"'{definition.trigger.event}' is the trigger: every entry would exit at once",
+            )
         )
 
     for index, step in enumerate(definition.steps):
@@ -144,7 +151,11 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
                         Problem(
                             f"steps[{index}].if.step",
                             f"'{condition.step}' is not a send step"
-                            + (f" (send steps: {', '.join(sorted(send_steps))})" if send_steps else ""),
+                            + (
+                                f" (send steps: {', '.join(sorted(send_steps))})"
+                                if send_steps
+                                else ""
+                            ),
                         )
                     )
         if isinstance(step, SendStep):
@@ -239,21 +250,23 @@ def _index_lines(
             _index_lines(item, (*path, index), lines, problems, source)
 
 
-def _problem_from_pydantic(
-    error: Any, data: Any, lines: dict[Path_, int], source: str
-) -> Problem:
+def _problem_from_pydantic(error: Any, data: Any, lines: dict[Path_, int], source: str) -> Problem:
     # pydantic's location includes union tags ("send", "function-after[…]") that are not
     # in the file; keep only the components that walk the data.
     path: list[str | int] = []
     current = data
     for part in error["loc"]:
-        if isinstance(current, dict) and part in current:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and part < len(current)
+        ):
             current = current[part]
             path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, dict) and isinstance(part, str) and part.endswith("_") and part[:-1] in current:
+        elif (
+            isinstance(current, dict)
+            and isinstance(part, str)
+            and part.endswith("_")
+            and part[:-1] in current
+        ):
             current = current[part[:-1]]
             path.append(part[:-1])
     message = error["msg"]

@@ -142,9 +142,7 @@ class Comparison(_Strict):
             if name in self.model_fields_set
         ]
         if len(used) != 1:
-            raise ValueError(
-                "give exactly one of equals, not_equals, in, exists, gt, gte, lt, lte"
-            )
+            raise ValueError("give exactly one of equals, not_equals, in, exists, gt, gte, lt, lte")
         return self
 
     @property
@@ -321,7 +319,9 @@ class JourneyDefinition(_Strict):
     def _context(cls, value: dict[str, Any]) -> dict[str, Any]:
         taken = sorted(set(value) & RESERVED_CONTEXT)
         if taken:
-            raise ValueError(f"{', '.join(taken)} cannot be set here: Touchline provides them to templates")
+            raise ValueError(
+                f"{', '.join(taken)} cannot be set here: Touchline provides them to templates"
+            )
         return value
 
     @field_validator("key")

@@ -25,6 +25,8 @@ class Consent(SQLModel, table=True):
     channel: str = Field(max_length=16)  # email | sms | whatsapp | x
     purpose: str = Field(max_length=16)  # marketing | transactional
     status: str = Field(max_length=16)  # granted | revoked | pending
-    source: str = Field(max_length=32)  # signup_form | api | sms_keyword | unsubscribe_link | admin | import | provider
+    source: str = Field(
+        max_length=32
+    )  # signup_form | api | sms_keyword | unsubscribe_link | admin | import | provider
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -25,15 +25,31 @@ def touch_outcomes(session: Session, journey: str | None = None) -> pd.DataFrame
         Touch.created_at,
         outcome.c.kind.label("outcome"),
         outcome.c.detail,
-    ).outerjoin(outcome, and_(outcome.c.touch_id == Touch.id, outcome.c.kind.in_(TERMINAL_OUTCOMES)))
+    ).outerjoin(
+        outcome, and_(outcome.c.touch_id == Touch.id, outcome.c.kind.in_(TERMINAL_OUTCOMES))
+    )
     if journey:
         query = query.where(Touch.journey_key == journey)
     frame = pd.DataFrame(session.execute(query).mappings().all())
     if frame.empty:
-        return pd.DataFrame(columns=["touch_id", "customer_id", "journey", "step", "channel", "scheduled_for", "created_at", "outcome", "reason"])
+        return pd.DataFrame(
+            columns=[
+                "touch_id",
+                "customer_id",
+                "journey",
+                "step",
+                "channel",
+                "scheduled_for",
+                "created_at",
+                "outcome",
+                "reason",
+            ]
+        )
     frame["outcome"] = frame["outcome"].fillna("pending")
     frame["channel"] = frame["channel"].fillna("-")
-    frame["reason"] = frame["detail"].map(lambda d: (d or {}).get("reason") if isinstance(d, dict) else None)
+    frame["reason"] = frame["detail"].map(
+        lambda d: (d or {}).get("reason") if isinstance(d, dict) else None
+    )
     frame["deferred"] = frame["scheduled_for"] > frame["created_at"]
     return frame.drop(columns=["detail"])
 
@@ -42,7 +58,13 @@ def by_step_and_channel(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Touches per (step, channel) by outcome, plus how many were deferred by quiet hours."""
     if outcomes.empty:
         return pd.DataFrame()
-    table = outcomes.pivot_table(index=["journey", "step", "channel"], columns="outcome", values="touch_id", aggfunc="count", fill_value=0)
+    table = outcomes.pivot_table(
+        index=["journey", "step", "channel"],
+        columns="outcome",
+        values="touch_id",
+        aggfunc="count",
+        fill_value=0,
+    )
     table = table.reindex(columns=[c for c in OUTCOME_ORDER if c in table.columns])
     table["deferred"] = outcomes.groupby(["journey", "step", "channel"])["deferred"].sum()
     return table
@@ -76,15 +98,30 @@ def engagement(session: Session, journey: str | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(session.execute(query).mappings().all())
     if frame.empty:
         return pd.DataFrame()
-    return frame.drop_duplicates().pivot_table(index=["step", "channel"], columns="kind", values="touch_id", aggfunc="nunique", fill_value=0)
+    return frame.drop_duplicates().pivot_table(
+        index=["step", "channel"],
+        columns="kind",
+        values="touch_id",
+        aggfunc="nunique",
+        fill_value=0,
+    )
 
 
 def enrollment_outcomes(session: Session, journey: str | None = None) -> pd.DataFrame:
-    query = select(Enrollment.journey_key.label("journey"), Enrollment.status, Enrollment.end_reason)
+    query = select(
+        Enrollment.journey_key.label("journey"), Enrollment.status, Enrollment.end_reason
+    )
     if journey:
         query = query.where(Enrollment.journey_key == journey)
     frame = pd.DataFrame(session.execute(query).mappings().all())
     if frame.empty:
         return frame
-    frame["end_reason"] = frame["end_reason"].fillna("in progress").str.replace(r" \(.*\)$", "", regex=True)
-    return frame.groupby(["journey", "status", "end_reason"]).size().rename("enrollments").reset_index()
+    frame["end_reason"] = (
+        frame["end_reason"].fillna("in progress").str.replace(r" \(.*\)$", "", regex=True)
+    )
+    return (
+        frame.groupby(["journey", "status", "end_reason"])
+        .size()
+        .rename("enrollments")
+        .reset_index()
+    )

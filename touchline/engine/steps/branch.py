@@ -21,11 +21,11 @@ from touchline.journeys.model import (
     AnyCondition,
     AttributeCondition,
     BranchStep,
+    Comparison,
     EngagementCondition,
     JourneyDefinition,
     NotCondition,
     PayloadCondition,
-    Comparison,
 )
 from touchline.record import Customer, Enrollment, Interaction
 from touchline.record.touches import CLICKED, DELIVERED, OPENED, REPLIED
@@ -41,7 +41,11 @@ PROVEN_BY = {
 
 
 def run_branch(
-    session: Session, journey: JourneyDefinition, step: BranchStep, enrollments: list[Enrollment], now: datetime
+    session: Session,
+    journey: JourneyDefinition,
+    step: BranchStep,
+    enrollments: list[Enrollment],
+    now: datetime,
 ) -> dict[str, Transition]:
     following = journey.next_step_id(step.id)
     facts = _Facts(session, enrollments, now)
@@ -69,7 +73,9 @@ class _Facts:
             kinds = self._engaged(condition.step).get(enrollment.id, set())
             return bool(kinds & PROVEN_BY[condition.engaged])
         if isinstance(condition, AttributeCondition):
-            value = _lookup(self._customer_attributes().get(enrollment.customer_id, {}), condition.attribute)
+            value = _lookup(
+                self._customer_attributes().get(enrollment.customer_id, {}), condition.attribute
+            )
             return _compare(condition, value)
         if isinstance(condition, PayloadCondition):
             payload = enrollment.context.get("event", {}).get("payload", {})
@@ -105,7 +111,9 @@ class _Facts:
             for start in range(0, len(customers), 900):
                 self._attributes.update(
                     self.session.execute(
-                        select(Customer.id, Customer.attributes).where(Customer.id.in_(customers[start : start + 900]))
+                        select(Customer.id, Customer.attributes).where(
+                            Customer.id.in_(customers[start : start + 900])
+                        )
                     ).all()
                 )
         return self._attributes

@@ -53,7 +53,8 @@ def run_send(
     finished: dict[str, str] = dict(
         session.execute(
             select(Interaction.touch_id, Interaction.kind).where(
-                Interaction.touch_id.in_(touch_ids.values()), Interaction.kind.in_(TERMINAL_OUTCOMES)
+                Interaction.touch_id.in_(touch_ids.values()),
+                Interaction.kind.in_(TERMINAL_OUTCOMES),
             )
         ).all()
     )
@@ -89,14 +90,22 @@ def run_send(
                 "created_at": now,
             }
         )
-        touches[tid] = {"channel": decision.channel, "address": decision.address, "scheduled_for": decision.send_at}
+        touches[tid] = {
+            "channel": decision.channel,
+            "address": decision.address,
+            "scheduled_for": decision.send_at,
+        }
         if decision.channel is None:
             reason = decision.skip_reason or "no channel"
-            outcomes.append(_outcome(tid, enrollment.customer_id, SKIPPED, None, now, {"reason": reason}))
+            outcomes.append(
+                _outcome(tid, enrollment.customer_id, SKIPPED, None, now, {"reason": reason})
+            )
             finished[tid] = SKIPPED
             report.touch(journey.key, step.id, None, "skipped", reason)
         elif decision.send_at > now:
-            report.touch(journey.key, step.id, decision.channel, "deferred", _deferral(decision.reasons))
+            report.touch(
+                journey.key, step.id, decision.channel, "deferred", _deferral(decision.reasons)
+            )
     insert_ignoring_duplicates(session, Touch, new_touches, conflict_columns=["id"])
     insert_ignoring_duplicates(session, Interaction, outcomes, conflict_columns=["id"])
     session.commit()
@@ -118,7 +127,9 @@ def run_send(
     # 3. dispatch what is due, after the last checks
     still_active = set(
         session.execute(
-            select(Enrollment.id).where(Enrollment.id.in_([e.id for e in ready]), Enrollment.status == ACTIVE)
+            select(Enrollment.id).where(
+                Enrollment.id.in_([e.id for e in ready]), Enrollment.status == ACTIVE
+            )
         ).scalars()
     )
     outgoing: list[Outgoing] = []
@@ -132,23 +143,39 @@ def run_send(
         transitions[enrollment.id] = Continue(next_step)
         if enrollment.id not in still_active:
             reason = "the enrollment ended before dispatch"
-            outcomes.append(_outcome(tid, enrollment.customer_id, SKIPPED, channel, now, {"reason": reason}))
+            outcomes.append(
+                _outcome(tid, enrollment.customer_id, SKIPPED, channel, now, {"reason": reason})
+            )
             report.touch(journey.key, step.id, channel, "skipped", reason)
             continue
         allowed, why = consent_allows(profile.consents, channel, journey.purpose)
         if not allowed:
             reason = f"consent changed before dispatch: {why}"
-            outcomes.append(_outcome(tid, enrollment.customer_id, SKIPPED, channel, now, {"reason": reason}))
+            outcomes.append(
+                _outcome(tid, enrollment.customer_id, SKIPPED, channel, now, {"reason": reason})
+            )
             report.touch(journey.key, step.id, channel, "skipped", reason)
             continue
         try:
-            context = template_context(engine.settings, journey, step, enrollment, profile, tid, channel, now)
+            context = template_context(
+                engine.settings, journey, step, enrollment, profile, tid, channel, now
+            )
             message, detail = build_message(
-                engine.catalog, engine.settings, journey, step, channel, address, tid, context, profile.locale
+                engine.catalog,
+                engine.settings,
+                journey,
+                step,
+                channel,
+                address,
+                tid,
+                context,
+                profile.locale,
             )
         except TemplateError as exc:
             reason = f"template error: {exc}"
-            outcomes.append(_outcome(tid, enrollment.customer_id, FAILED, channel, now, {"reason": reason}))
+            outcomes.append(
+                _outcome(tid, enrollment.customer_id, FAILED, channel, now, {"reason": reason})
+            )
             report.touch(journey.key, step.id, channel, "failed", "template error")
             continue
         outgoing.append(Outgoing(tid, channel, message))
@@ -162,7 +189,11 @@ def run_send(
         engine.channels,
         outgoing,
         concurrency=settings.dispatch_concurrency,
-        retry=RetryPolicy(settings.dispatch_max_attempts, settings.dispatch_backoff_base, settings.dispatch_backoff_max),
+        retry=RetryPolicy(
+            settings.dispatch_max_attempts,
+            settings.dispatch_backoff_base,
+            settings.dispatch_backoff_max,
+        ),
     )
 
     outcomes, opt_outs = [], []
@@ -180,7 +211,9 @@ def run_send(
         if result.not_attempted or isinstance(error, ProviderConfigurationError):
             # Nothing was decided about this touch: it stays pending until an operator
             # fixes the configuration, and is sent by the next run.
-            transitions[enrollment.id] = Park(now + timedelta(seconds=settings.dispatch_retry_later), "provider configuration")
+            transitions[enrollment.id] = Park(
+                now + timedelta(seconds=settings.dispatch_retry_later), "provider configuration"
+            )
             if isinstance(error, ProviderConfigurationError):
                 report.aborted = (
                     f"{error.describe()}. Nothing more was sent through {error.provider}: check its "
@@ -188,10 +221,14 @@ def run_send(
                 )
             continue
         assert error is not None
-        if isinstance(error, TransientChannelError) and _may_retry_later(enrollment, step.id, settings.dispatch_max_retry_runs):
+        if isinstance(error, TransientChannelError) and _may_retry_later(
+            enrollment, step.id, settings.dispatch_max_retry_runs
+        ):
             # The provider stayed unavailable through every quick retry: try again in a
             # later run rather than losing the touch to a passing outage.
-            transitions[enrollment.id] = Park(now + timedelta(seconds=settings.dispatch_retry_later), "provider unavailable")
+            transitions[enrollment.id] = Park(
+                now + timedelta(seconds=settings.dispatch_retry_later), "provider unavailable"
+            )
             report.retried_later += 1
             report.touch(journey.key, step.id, result.channel, "retrying", _summary(error))
             continue
@@ -247,7 +284,9 @@ def _may_retry_later(enrollment: Enrollment, step_id: str, limit: int) -> bool:
     return True
 
 
-def _record_opt_outs(session: Session, opt_outs: list[tuple[str, str, PermanentChannelError, str]], now: datetime) -> None:
+def _record_opt_outs(
+    session: Session, opt_outs: list[tuple[str, str, PermanentChannelError, str]], now: datetime
+) -> None:
     """The provider says the recipient opted out with them (e.g. texted STOP to our number):
     the consent ledger learns it, for every purpose on that channel."""
     rows = [
@@ -257,7 +296,12 @@ def _record_opt_outs(session: Session, opt_outs: list[tuple[str, str, PermanentC
             "purpose": purpose,
             "status": "revoked",
             "source": "provider",
-            "evidence": {"provider": error.provider, "code": error.code, "message": error.message, "touch_id": touch_id},
+            "evidence": {
+                "provider": error.provider,
+                "code": error.code,
+                "message": error.message,
+                "touch_id": touch_id,
+            },
             "recorded_at": now,
         }
         for customer, channel, error, touch_id in opt_outs

@@ -1,0 +1,252 @@
+"""Provider webhooks through Touchline's HTTP API, signed the way the providers sign them."""
+
+import json
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from sandbox import SandboxServer, ThreadedApp
+from sandbox.signing import SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, twilio_signature
+from tests.conftest import START
+from touchline import ids
+from touchline.api import create_app
+from touchline.clock import ManualClock
+from touchline.config import Settings
+from touchline.db import Database
+from touchline.record import Consent, Customer, Enrollment, Interaction, Journey, Touch
+
+
+@pytest.fixture
+def api(
+    settings: Settings, db: Database, api_server: ThreadedApp, clock: ManualClock
+) -> httpx.Client:
+    api_server.start(create_app(settings, db, clock))
+    with httpx.Client(base_url=api_server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def touch(db: Database) -> str:
+    """One sent email touch and one SMS touch for customer c1."""
+    with db.session() as session:
+        session.add(Customer(id="c1", attributes={}, created_at=START, updated_at=START))
+        session.add(
+            Journey(
+                key="welcome", version=1, name="W", definition={}, digest="x", published_at=START
+            )
+        )
+        session.flush()
+        session.add(
+            Enrollment(
+                id="e1",
+                journey_id=1,
+                journey_key="welcome",
+                journey_version=1,
+                customer_id="c1",
+                trigger_at=START,
+                entered_at=START,
+                updated_at=START,
+                context={},
+            )
+        )
+        session.flush()
+        for step, channel in (("welcome_email", "email"), ("nudge_sms", "sms")):
+            tid = ids.touch_id("e1", step)
+            session.add(
+                Touch(
+                    id=tid,
+                    enrollment_id="e1",
+                    customer_id="c1",
+                    journey_key="welcome",
+                    journey_version=1,
+                    step_id=step,
+                    purpose="marketing",
+                    channel=channel,
+                    decision={},
+                    scheduled_for=START,
+                    created_at=START,
+                )
+            )
+            session.flush()
+            session.add(Interaction(id=ids.interaction_id(tid, "outcome"), touch_id=tid, customer_id="c1", kind="sent", channel=channel, provider="sendgrid" if channel == "email" else "twilio",
+                                    provider_message_id="MSGID123" if channel == "email" else "SM" + "0" * 32, occurred_at=START, recorded_at=START, detail={}))  # fmt: skip
+    return ids.touch_id("e1", "welcome_email")
+
+
+def signed(
+    emulators: SandboxServer, events: list[dict], timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(events).encode()
+    stamp = str(timestamp or int(time.time()))
+    return body, {
+        SENDGRID_TIMESTAMP_HEADER: stamp,
+        SENDGRID_SIGNATURE_HEADER: emulators.sandbox.signer.sign(body, stamp),
+        "Content-Type": "application/json",
+    }
+
+
+def sendgrid_event(kind: str, event_id: str, touch_id: str | None) -> dict:
+    event = {
+        "email": "ada@example.com",
+        "timestamp": int((START + timedelta(hours=1)).timestamp()),
+        "event": kind,
+        "sg_event_id": event_id,
+        "sg_message_id": "MSGID123.filterdrecv-1-0",
+    }
+    if touch_id:
+        event["touch_id"] = touch_id
+    return event
+
+
+def interactions(db: Database, kind: str) -> int:
+    with db.session() as session:
+        return session.execute(
+            select(func.count()).select_from(Interaction).where(Interaction.kind == kind)
+        ).scalar_one()
+
+
+def test_signed_sendgrid_events_become_interactions(
+    api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    body, headers = signed(
+        emulators, [sendgrid_event("delivered", "ev1", touch), sendgrid_event("open", "ev2", touch)]
+    )
+    response = api.post("/webhooks/sendgrid/events", content=body, headers=headers)
+    assert response.status_code == 200 and response.json() == {
+        "recorded": 2,
+        "duplicates": 0,
+        "unmatched": 0,
+    }
+    with db.session() as session:
+        opened = session.execute(
+            select(Interaction).where(Interaction.kind == "opened")
+        ).scalar_one()
+        assert (opened.touch_id, opened.channel, opened.occurred_at) == (
+            touch,
+            "email",
+            START + timedelta(hours=1),
+        )
+
+
+def test_an_event_without_our_touch_id_is_matched_by_message_id(
+    api: httpx.Client, emulators: SandboxServer, touch: str
+) -> None:
+    body, headers = signed(emulators, [sendgrid_event("click", "ev9", None)])
+    assert (
+        api.post("/webhooks/sendgrid/events", content=body, headers=headers).json()["recorded"] == 1
+    )
+
+
+def test_a_duplicated_webhook_is_recorded_once(
+    api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    body, headers = signed(
+        emulators, [sendgrid_event("open", "ev1", touch), sendgrid_event("open", "ev1", touch)]
+    )
+    assert api.post("/webhooks/sendgrid/events", content=body, headers=headers).json() == {
+        "recorded": 1,
+        "duplicates": 1,
+        "unmatched": 0,
+    }
+    assert api.post("/webhooks/sendgrid/events", content=body, headers=headers).json() == {
+        "recorded": 0,
+        "duplicates": 2,
+        "unmatched": 0,
+    }
+    assert interactions(db, "opened") == 1
+
+
+@pytest.mark.parametrize("tamper", ["body", "signature", "missing", "stale"])
+def test_an_unsigned_or_tampered_sendgrid_webhook_is_refused_and_stored_nowhere(
+    tamper: str, api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    events = [sendgrid_event("open", "ev1", touch)]
+    body, headers = signed(
+        emulators, events, timestamp=int(time.time()) - 3 * 86400 if tamper == "stale" else None
+    )
+    if tamper == "body":
+        body = body.replace(b'"open"', b'"click"')
+    elif tamper == "signature":
+        headers[SENDGRID_SIGNATURE_HEADER] = signed(
+            emulators, [sendgrid_event("click", "ev1", touch)]
+        )[1][SENDGRID_SIGNATURE_HEADER]
+    elif tamper == "missing":
+        headers = {"Content-Type": "application/json"}
+    response = api.post("/webhooks/sendgrid/events", content=body, headers=headers)
+    assert response.status_code == 403
+    assert interactions(db, "opened") == interactions(db, "clicked") == 0
+
+
+def test_signed_twilio_status_callbacks_are_recorded(
+    api: httpx.Client, settings: Settings, db: Database, touch: str
+) -> None:
+    sms_touch = ids.touch_id("e1", "nudge_sms")
+    url = f"{settings.public_url}/webhooks/twilio/status?touch_id={sms_touch}"
+    for status in ("queued", "sent", "delivered", "delivered"):
+        params = {
+            "MessageSid": "SM" + "0" * 32,
+            "MessageStatus": status,
+            "To": "+14155550100",
+            "AccountSid": settings.twilio_account_sid,
+        }
+        signature = twilio_signature(settings.twilio_auth_token.get_secret_value(), url, params)
+        response = api.post(
+            f"/webhooks/twilio/status?touch_id={sms_touch}",
+            data=params,
+            headers={"X-Twilio-Signature": signature},
+        )
+        assert response.status_code == 200
+    assert (
+        interactions(db, "delivered") == 1 and interactions(db, "processed") == 1
+    )  # queued is not kept; the repeat is a duplicate
+
+
+def test_a_tampered_twilio_callback_is_refused(
+    api: httpx.Client, settings: Settings, db: Database, touch: str
+) -> None:
+    url = f"{settings.public_url}/webhooks/twilio/status"
+    params = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
+    signature = twilio_signature(settings.twilio_auth_token.get_secret_value(), url, params)
+    response = api.post(
+        "/webhooks/twilio/status",
+        data={**params, "MessageStatus": "undelivered"},
+        headers={"X-Twilio-Signature": signature},
+    )
+    assert response.status_code == 403
+    assert api.post("/webhooks/twilio/status", data=params).status_code == 403
+    assert interactions(db, "delivered") == interactions(db, "undelivered") == 0
+
+
+def test_one_click_unsubscribe_revokes_email_marketing(
+    api: httpx.Client, settings: Settings, db: Database, touch: str
+) -> None:
+    from touchline.links import unsubscribe_url
+
+    url = unsubscribe_url(
+        settings.public_url,
+        settings.link_secret.get_secret_value(),
+        customer_id="c1",
+        channel="email",
+        touch_id=touch,
+    )
+    path = url.removeprefix(settings.public_url)
+    assert "Unsubscribe from" in api.get(path).text
+    response = api.post(
+        path,
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    with db.session() as session:
+        consent = session.execute(select(Consent)).scalar_one()
+        assert (consent.channel, consent.purpose, consent.status, consent.source) == (
+            "email",
+            "marketing",
+            "revoked",
+            "unsubscribe_link",
+        )
+        assert consent.evidence["one_click"] is True and consent.evidence["touch_id"] == touch
+    assert api.post(path[:-3] + "xyz").status_code == 404  # a forged link
