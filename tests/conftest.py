@@ -26,6 +26,7 @@ os.environ.setdefault(
     "PREFECT_HOME", str(Path(__file__).resolve().parent.parent / ".touchline" / "prefect-tests")
 )
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 from sqlalchemy import text
 

@@ -132,6 +132,8 @@ def configure_prefect_defaults(settings: Settings | None = None) -> None:
     """
     settings = settings or get_settings()
     os.environ.setdefault("PREFECT_HOME", str((settings.home / "prefect").resolve()))
+    # Prefect creates its home but not the parents (a fresh checkout has no .touchline/).
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Task-run records are batched by the server; with the default of 1 they can be lost
     # when an ephemeral server exits right after a run.
