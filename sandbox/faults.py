@@ -17,6 +17,8 @@ class FaultPlan:
     timeout_rate: float = 0.0  # share of requests that stall for `timeout_ms` (client gives up)
     timeout_ms: float = 30_000.0
     rate_limit_per_second: float = 0.0  # 0 = unlimited; else a token bucket, excess gets 429
+    # Twilio limits an account's *concurrent* API requests: beyond it, 429 / 20429.
+    concurrency_limit: int = 0  # 0 = unlimited
     seed: int | None = None
 
     @classmethod

@@ -16,6 +16,7 @@ import base64
 import math
 import re
 import secrets
+import time
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -55,6 +56,32 @@ def twilio_error(status: int, code: int, message: str) -> JSONResponse:
 
 def routes(sandbox: Sandbox) -> list[Route]:
     base = "/2010-04-01/Accounts/{account_sid}"
+    in_flight = 0
+
+    def monitored(handler):  # type: ignore[no-untyped-def]
+        """Twilio reports the account's concurrency on every response (the headers its docs
+        tell you to watch), and answers 429 / 20429 beyond the account's limit."""
+
+        async def wrapped(request: Request) -> Response:
+            nonlocal in_flight
+            in_flight += 1
+            started = time.perf_counter()
+            try:
+                limit = sandbox.faults["twilio"].plan.concurrency_limit
+                if limit and in_flight > limit:
+                    sandbox.faults["twilio"].injected["concurrency"] = (
+                        sandbox.faults["twilio"].injected.get("concurrency", 0) + 1
+                    )
+                    response: Response = twilio_error(429, 20429, "Too Many Requests")
+                else:
+                    response = await handler(request)
+                response.headers["Twilio-Concurrent-Requests"] = str(in_flight)
+                response.headers["Twilio-Request-Duration"] = f"{time.perf_counter() - started:.3f}"
+                return response
+            finally:
+                in_flight -= 1
+
+        return wrapped
 
     def authenticate(request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
@@ -169,9 +196,9 @@ def routes(sandbox: Sandbox) -> list[Route]:
         )
 
     return [
-        Route(f"{base}/Messages.json", create, methods=["POST"]),
-        Route(f"{base}/Messages.json", listing, methods=["GET"]),
-        Route(f"{base}/Messages/{{sid}}.json", fetch, methods=["GET"]),
+        Route(f"{base}/Messages.json", monitored(create), methods=["POST"]),
+        Route(f"{base}/Messages.json", monitored(listing), methods=["GET"]),
+        Route(f"{base}/Messages/{{sid}}.json", monitored(fetch), methods=["GET"]),
     ]
 
 

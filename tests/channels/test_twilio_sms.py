@@ -1,5 +1,8 @@
 """Twilio through the real SDK over HTTP to the emulator."""
 
+import asyncio
+
+import httpx
 import pytest
 
 from channels import (
@@ -100,3 +103,29 @@ def test_429_is_transient(sms: TwilioSms, sandbox_client: SandboxClient) -> None
 def test_the_emulator_counts_segments_like_twilio(sms: TwilioSms) -> None:
     receipt = sms.send(SmsMessage(touch_id="t1", to="+14155550100", body="Zoë " * 20))
     assert receipt.detail["num_segments"] == "2"
+
+
+def test_too_many_concurrent_requests_get_429_with_twilios_headers(
+    emulators: SandboxServer, sandbox_client: SandboxClient
+) -> None:
+    sandbox_client.faults("twilio", concurrency_limit=2, latency_ms=300)
+    auth = ("AC00000000000000000000000000000000", "sandbox-auth-token")
+    url = f"{emulators.twilio_url}/2010-04-01/Accounts/{SID}/Messages.json"
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(auth=auth) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        url, data={"To": "+14155550100", "From": "+15005550006", "Body": "x"}
+                    )
+                    for _ in range(5)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    assert sorted(r.status_code for r in responses) == [201, 201, 429, 429, 429]
+    throttled = next(r for r in responses if r.status_code == 429)
+    assert throttled.json()["code"] == 20429
+    assert int(throttled.headers["Twilio-Concurrent-Requests"]) > 2
+    assert "Twilio-Request-Duration" in throttled.headers
