@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from preference_center.consent import ConsentMap, fold_ledger
 from preference_center.identities import CHANNEL_IDENTITY
 from preference_center.quiet_hours import QuietHours
+from touchline.db import chunked
 from touchline.record import Consent, Customer, Identity, Preference
 
 
@@ -38,7 +39,7 @@ def load_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, Cu
     ledger: dict[str, list[tuple]] = defaultdict(list)
     prefs: dict[str, Preference] = {}
     kind_to_channel = {kind: channel for channel, kind in CHANNEL_IDENTITY.items()}
-    for chunk in _chunks(ids, 900):
+    for chunk in chunked(ids):
         for cid, attrs in session.execute(
             select(Customer.id, Customer.attributes).where(Customer.id.in_(chunk))
         ):
@@ -88,8 +89,3 @@ def load_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, Cu
             quiet_hours=quiet,
         )
     return profiles
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 from touchline.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
 
 
 class Database:
@@ -127,6 +128,16 @@ def insert_ignoring_duplicates(
         result = session.execute(statement, list(rows[start : start + 500]))
         inserted.extend(result.scalars().all())
     return inserted
+
+
+# Rows per IN (...) list. SQLite caps bound variables per statement (32,766 since 3.32,
+# 999 before); keeping lists short also keeps PostgreSQL's plans predictable.
+IN_LIST_SIZE = 900
+
+
+def chunked(items: Sequence[T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def metadata() -> Any:

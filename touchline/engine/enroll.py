@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from touchline import ids
-from touchline.db import insert_ignoring_duplicates
+from touchline.db import chunked, insert_ignoring_duplicates
 from touchline.journeys.model import JourneyDefinition
 from touchline.record import Enrollment, Interaction
 from touchline.record.enrollments import ACTIVE, EXITED
@@ -143,7 +143,7 @@ def _last_entries(
     if definition.reentry.mode != "window":
         return {}
     result: dict[str, datetime] = {}
-    for chunk in _chunks(sorted(customers), 900):
+    for chunk in chunked(sorted(customers)):
         for customer, last in session.execute(
             select(Enrollment.customer_id, func.max(Enrollment.trigger_at))
             .where(Enrollment.journey_key == definition.key, Enrollment.customer_id.in_(chunk))
@@ -257,7 +257,7 @@ def _candidates(
     """(enrollment id, customer, trigger time) of this version for the events' customers."""
     found = []
     customers = sorted({e.customer_id for e in events})
-    for chunk in _chunks(customers, 900):
+    for chunk in chunked(customers):
         query = select(Enrollment.id, Enrollment.customer_id, Enrollment.trigger_at).where(
             Enrollment.journey_id == journey.journey_id, Enrollment.customer_id.in_(chunk)
         )
@@ -280,8 +280,3 @@ def _first_after(
     """The customer's earliest event at or after ``moment`` (an event before the entry
     belongs to an earlier story)."""
     return next((e for e in grouped.get(customer, ()) if e.occurred_at >= moment), None)
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

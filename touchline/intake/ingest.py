@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from touchline.db import Database, insert_ignoring_duplicates
+from touchline.db import Database, chunked, insert_ignoring_duplicates
 from touchline.engine.enroll import LiveJourney, StoredEvent, process_events
 from touchline.errors import Problem
 from touchline.intake.schema import EventIn, parse_event
@@ -201,11 +201,10 @@ def _apply_profiles(
                 wanted[(kind, value)] = (event.customer_id, event.id)
     owners: dict[tuple[str, str], str] = {}
     for kind in ("email", "phone"):
-        values = [v for (k, v) in wanted if k == kind]
-        for start in range(0, len(values), 900):
+        for chunk in chunked([v for (k, v) in wanted if k == kind]):
             for value, owner in session.execute(
                 select(Identity.value, Identity.customer_id).where(
-                    Identity.kind == kind, Identity.value.in_(values[start : start + 900])
+                    Identity.kind == kind, Identity.value.in_(chunk)
                 )
             ):
                 owners[(kind, value)] = owner

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from touchline import ids
+from touchline.db import chunked
 from touchline.engine.transitions import Continue, Transition
 from touchline.journeys.model import (
     AllCondition,
@@ -92,11 +93,10 @@ class _Facts:
         if step_id not in self._engagement:
             by_touch = {ids.touch_id(e.id, step_id): e.id for e in self.enrollments}
             found: dict[str, set[str]] = defaultdict(set)
-            touch_ids = list(by_touch)
-            for start in range(0, len(touch_ids), 900):
+            for chunk in chunked(list(by_touch)):
                 for touch_id, kind in self.session.execute(
                     select(Interaction.touch_id, Interaction.kind).where(
-                        Interaction.touch_id.in_(touch_ids[start : start + 900]),
+                        Interaction.touch_id.in_(chunk),
                         Interaction.occurred_at <= self.now,
                     )
                 ):
@@ -108,12 +108,10 @@ class _Facts:
         if self._attributes is None:
             customers = sorted({e.customer_id for e in self.enrollments})
             self._attributes = {}
-            for start in range(0, len(customers), 900):
+            for chunk in chunked(customers):
                 self._attributes.update(
                     self.session.execute(
-                        select(Customer.id, Customer.attributes).where(
-                            Customer.id.in_(customers[start : start + 900])
-                        )
+                        select(Customer.id, Customer.attributes).where(Customer.id.in_(chunk))
                     ).all()
                 )
         return self._attributes
