@@ -1,11 +1,17 @@
 """The decision: which channel (or none) and when, with every reason written down.
 
-Order of work, for each candidate channel in the journey's order:
-    1. hard filters — the template speaks the channel, an address is on file, consent
-       allows this purpose on this channel. A failed filter is never overridden: an
-       opted-out channel is never used. The next candidate is tried (fallback).
-    2. timing — quiet hours in the customer's own time zone defer the send to the end
-       of the window (marketing only; a password reset does not wait for the morning).
+Order of work:
+    1. frequency cap — a marketing message beyond the customer's cap (counted across every
+       journey and channel) is not sent. Transactional messages are not capped.
+    2. the order of channels to try — the journey's list; the customer's stated order
+       (``preferred``); or measured engagement (``best``, when there is enough data —
+       otherwise the stated order, saying so).
+    3. hard filters, channel by channel in that order — the template speaks the channel, an
+       address is on file, consent allows this purpose on this channel. A failed filter is
+       never overridden: an opted-out channel is never used. The next channel is tried.
+    4. timing — the best hour within the journey's window if it asks for one; then quiet
+       hours in the customer's own time zone (marketing only; a password reset does not
+       wait for the morning).
 
 The reasons of every candidate, chosen or rejected, are kept: they are stored with the touch,
 so "why did she get an SMS at 08:00 and not an email?" has an answer in the record.
@@ -13,11 +19,13 @@ so "why did she get an SMS at 08:00 and not an email?" has an answer in the reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from preference_center.consent import MARKETING, consent_allows
+from preference_center.effectiveness import rank_channels
 from preference_center.profile import CustomerProfile
 from preference_center.quiet_hours import (
     QuietHours,
@@ -25,18 +33,25 @@ from preference_center.quiet_hours import (
     is_valid_timezone,
     zone,
 )
+from preference_center.timing import best_time
 
 ADDRESS_NAMES = {"email": "email address", "sms": "phone number"}
 
 
 @dataclass(frozen=True)
 class DecisionPolicy:
-    """The company's defaults, for customers who stated nothing."""
+    """The company's rules and defaults."""
 
     default_channel_order: tuple[str, ...] = ("email", "sms")
     default_timezone: str = "UTC"
     company_quiet_hours: QuietHours | None = None
     quiet_hours_channels: frozenset[str] = frozenset({"sms"})
+    marketing_cap: int | None = None  # marketing messages per customer per cap window
+    cap_window: timedelta = timedelta(days=7)
+    # Engagement rates a channel starts from before a customer's own data speaks, and how
+    # many messages' worth of weight that prior carries.
+    channel_prior: Mapping[str, float] = field(default_factory=lambda: {"email": 0.2, "sms": 0.3})
+    prior_strength: float = 4.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> DecisionPolicy:
@@ -45,6 +60,10 @@ class DecisionPolicy:
             default_timezone=settings.default_timezone,
             company_quiet_hours=QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
             quiet_hours_channels=frozenset(settings.quiet_hours_channels),
+            marketing_cap=settings.marketing_cap or None,
+            cap_window=settings.marketing_cap_window,
+            channel_prior=dict(settings.channel_prior),
+            prior_strength=settings.prior_strength,
         )
 
 
@@ -55,11 +74,13 @@ class SendRequest:
     purpose: str
     channels: tuple[str, ...] | None  # the journey's order; None: the customer's order
     available: tuple[str, ...]  # channels the template has content for
+    policy: str = "list"  # list | preferred | best
+    best_within: timedelta | None = None  # send at the customer's best hour within this
 
 
 @dataclass(frozen=True)
 class Reason:
-    check: str  # policy | template | address | consent | timezone | quiet_hours
+    check: str  # cap | policy | ranking | template | address | consent | timezone | timing | quiet_hours
     outcome: str  # pass | fail | defer | note
     message: str
     channel: str | None = None
@@ -95,22 +116,31 @@ class Decision:
         }
 
 
+def cap_reached(profile: CustomerProfile, purpose: str, policy: DecisionPolicy) -> str | None:
+    """Why the frequency cap forbids another message now, or None. Checked at decision and
+    again at dispatch: touches sent meanwhile by other journeys count too."""
+    if purpose != MARKETING or not policy.marketing_cap:
+        return None
+    if profile.recent_marketing < policy.marketing_cap:
+        return None
+    days = policy.cap_window.total_seconds() / 86400
+    window = f"{days:g} days" if days != 1 else "day"
+    return (
+        f"frequency cap: {profile.recent_marketing} marketing messages in the last {window} "
+        f"(at most {policy.marketing_cap})"
+    )
+
+
 def decide(
     profile: CustomerProfile, request: SendRequest, now: datetime, policy: DecisionPolicy
 ) -> Decision:
     reasons: list[Reason] = []
 
-    if request.channels is not None:
-        order = request.channels
-        reasons.append(Reason("policy", "note", f"the journey asks for {' then '.join(order)}"))
-    elif profile.channel_order:
-        order = profile.channel_order
-        reasons.append(Reason("policy", "note", f"the customer's stated order: {', '.join(order)}"))
-    else:
-        order = policy.default_channel_order
-        reasons.append(
-            Reason("policy", "note", f"no stated order; company default: {', '.join(order)}")
-        )
+    capped = cap_reached(profile, request.purpose, policy)
+    if capped:
+        return Decision(None, None, now, (Reason("cap", "fail", capped),))
+
+    order = _order(profile, request, policy, reasons)
 
     chosen: str | None = None
     for channel in order:
@@ -139,19 +169,55 @@ def decide(
     if chosen is None:
         return Decision(None, None, now, tuple(reasons))
 
-    send_at = now
-    if request.purpose == MARKETING:
-        send_at = _respect_quiet_hours(profile, chosen, now, policy, reasons)
+    send_at = _timing(profile, request, chosen, now, policy, reasons)
     return Decision(chosen, profile.addresses[chosen], send_at, tuple(reasons))
 
 
-def _respect_quiet_hours(
+def _order(
+    profile: CustomerProfile, request: SendRequest, policy: DecisionPolicy, reasons: list[Reason]
+) -> tuple[str, ...]:
+    if request.channels is not None:
+        reasons.append(
+            Reason("policy", "note", f"the journey asks for {' then '.join(request.channels)}")
+        )
+        return request.channels
+    if profile.channel_order:
+        stated = profile.channel_order
+        stated_reason = f"the customer's stated order: {', '.join(stated)}"
+    else:
+        stated = policy.default_channel_order
+        stated_reason = f"no stated order; company default: {', '.join(stated)}"
+    if request.policy != "best":
+        reasons.append(Reason("policy", "note", stated_reason))
+        return stated
+    # "best": measured engagement decides, when there is enough of it. The stated order is
+    # still recorded, so a customer who says "email" but answers SMS has both facts kept.
+    candidates = tuple(dict.fromkeys((*stated, *policy.default_channel_order)))
+    ranking = rank_channels(
+        profile.history, candidates, policy.channel_prior, policy.prior_strength
+    )
+    if not ranking.channels:
+        reasons.append(
+            Reason("ranking", "note", f"best: {ranking.explanation}; using {stated_reason}")
+        )
+        return stated
+    note = f"best: {ranking.explanation}"
+    if profile.channel_order and ranking.channels[0] != profile.channel_order[0]:
+        note += f" — although the customer states {profile.channel_order[0]} first"
+    reasons.append(Reason("ranking", "note", note))
+    return ranking.channels
+
+
+def _timing(
     profile: CustomerProfile,
+    request: SendRequest,
     channel: str,
     now: datetime,
     policy: DecisionPolicy,
     reasons: list[Reason],
 ) -> datetime:
+    if request.purpose != MARKETING and request.best_within is None:
+        return now
     tz_name = profile.timezone or policy.default_timezone
     if profile.timezone and not is_valid_timezone(profile.timezone):
         reasons.append(
@@ -164,32 +230,43 @@ def _respect_quiet_hours(
         tz_name = policy.default_timezone
     elif not profile.timezone:
         reasons.append(Reason("timezone", "note", f"no time zone on file; using {tz_name}"))
+    tz = zone(tz_name)
 
     windows: list[tuple[QuietHours, str]] = []
-    if profile.quiet_hours is not None:
-        windows.append((profile.quiet_hours, "the customer's quiet hours"))
-    if policy.company_quiet_hours is not None and channel in policy.quiet_hours_channels:
-        windows.append((policy.company_quiet_hours, f"quiet hours for {channel}"))
-    if not windows:
-        return now
+    if request.purpose == MARKETING:
+        if profile.quiet_hours is not None:
+            windows.append((profile.quiet_hours, "the customer's quiet hours"))
+        if policy.company_quiet_hours is not None and channel in policy.quiet_hours_channels:
+            windows.append((policy.company_quiet_hours, f"quiet hours for {channel}"))
 
-    tz = zone(tz_name)
-    send_at, blocking = defer_past_quiet_hours(now, tz, [w for w, _ in windows])
+    start = now
+    if request.best_within is not None:
+        best = best_time(
+            profile.history.engaged_at, tz, now, request.best_within, [w for w, _ in windows]
+        )
+        reasons.append(
+            Reason("timing", "defer" if best.at > now else "pass", best.explanation, channel)
+        )
+        start = best.at
+    if not windows:
+        return start
+
+    send_at, blocking = defer_past_quiet_hours(start, tz, [w for w, _ in windows])
     if blocking is None:
-        local = now.astimezone(tz)
+        local = start.astimezone(tz)
         reasons.append(
             Reason(
                 "quiet_hours", "pass", f"{local:%H:%M} {tz_name} is outside quiet hours", channel
             )
         )
-        return now
+        return start
     label = next(name for window, name in windows if window == blocking)
-    local_now, local_send = now.astimezone(tz), send_at.astimezone(tz)
+    local_start, local_send = start.astimezone(tz), send_at.astimezone(tz)
     reasons.append(
         Reason(
             "quiet_hours",
             "defer",
-            f"{local_now:%H:%M} {tz_name} is within {label} ({blocking}); "
+            f"{local_start:%H:%M} {tz_name} is within {label} ({blocking}); "
             f"deferred to {local_send:%a %H:%M} local",
             channel,
         )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from preference_center.consent import ConsentMap, fold_ledger
+from preference_center.history import History, load_history, recent_marketing
 from preference_center.identities import CHANNEL_IDENTITY
 from preference_center.quiet_hours import QuietHours
 from touchline.db import chunked
@@ -27,10 +29,23 @@ class CustomerProfile:
     timezone: str | None = None
     locale: str | None = None
     quiet_hours: QuietHours | None = None
+    # Loaded only when a decision needs them (channel or time "best"; frequency caps).
+    history: History = field(default_factory=History)
+    recent_marketing: int = 0
 
 
-def load_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, CustomerProfile]:
-    """Profiles for many customers in four queries, whatever the batch size."""
+def load_profiles(
+    session: Session,
+    customer_ids: Iterable[str],
+    *,
+    history_since: datetime | None = None,
+    marketing_since: datetime | None = None,
+) -> dict[str, CustomerProfile]:
+    """Profiles for many customers in a handful of queries, whatever the batch size.
+
+    ``history_since``: also load engagement history (for "best" channel and time).
+    ``marketing_since``: also count marketing messages sent since then (frequency caps).
+    """
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
@@ -70,6 +85,8 @@ def load_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, Cu
         ).scalars():
             prefs[pref.customer_id] = pref
 
+    histories = load_history(session, ids, history_since) if history_since else {}
+    recent = recent_marketing(session, ids, marketing_since) if marketing_since else {}
     profiles = {}
     for cid in ids:
         if cid not in attributes:
@@ -87,5 +104,7 @@ def load_profiles(session: Session, customer_ids: Iterable[str]) -> dict[str, Cu
             timezone=pref.timezone if pref else None,
             locale=pref.locale if pref else None,
             quiet_hours=quiet,
+            history=histories.get(cid, History()),
+            recent_marketing=recent.get(cid, 0),
         )
     return profiles

@@ -8,7 +8,7 @@ and provider base URLs pointing at the local sandbox emulators.
 from __future__ import annotations
 
 import os
-from datetime import time
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     quiet_hours_end: time = time(8, 0)
     quiet_hours_channels: list[str] = ["sms"]
     sms_max_segments: int = Field(default=4, ge=1, le=10)
+    # At most this many marketing messages per customer per window, across every journey
+    # and channel (0: no cap). Transactional messages are never capped.
+    marketing_cap: int = Field(default=3, ge=0)
+    marketing_cap_window: timedelta = timedelta(days=7)
+    # Engagement rates channels start from for "best", before a customer's own data counts,
+    # and how many messages' weight that prior has.
+    channel_prior: dict[str, float] = {"email": 0.2, "sms": 0.3}
+    prior_strength: float = Field(default=4.0, gt=0)
+    # How far back engagement history counts for "best" channel and time.
+    history_window: timedelta = timedelta(days=180)
 
     # --- SendGrid ------------------------------------------------------------------------
     sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
@@ -93,6 +103,13 @@ class Settings(BaseSettings):
     # --- company identity printed in every marketing message --------------------------------
     company_name: str = "Touchline Outfitters"
     company_postal_address: str = "12 Market Street, Springfield, IL 62701, USA"
+
+    @field_validator("marketing_cap_window", "history_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        from touchline.clock import parse_duration
+
+        return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
 
     @field_validator("default_channel_order", "quiet_hours_channels", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ same id, and the database's primary key refuses the duplicate.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 _NAMESPACE = uuid.UUID("6f1c2a1e-3a55-4c0e-9f7e-7c1d0b7d2a11")
@@ -27,3 +28,10 @@ def touch_id(enrollment_id: str, step_id: str) -> str:
 def interaction_id(*parts: str) -> str:
     """For outcomes of a touch (touch id + kind) and provider events (provider + event id)."""
     return _derive("interaction", *parts)
+
+
+def fraction(*parts: str) -> float:
+    """A number in [0, 1), fixed for these parts: the same customer lands in the same
+    holdout group or split variant every time, on every worker."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64

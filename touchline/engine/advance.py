@@ -24,6 +24,7 @@ from touchline.engine.context import Engine
 from touchline.engine.report import BatchReport
 from touchline.engine.steps.branch import run_branch
 from touchline.engine.steps.send import run_send
+from touchline.engine.steps.split import run_split
 from touchline.engine.steps.wait import run_wait
 from touchline.engine.transitions import Continue, End, Park, Transition
 from touchline.journeys.model import (
@@ -32,6 +33,7 @@ from touchline.journeys.model import (
     ExitStep,
     JourneyDefinition,
     SendStep,
+    SplitStep,
     WaitStep,
 )
 from touchline.record import Enrollment
@@ -116,7 +118,9 @@ def _run_step(
     if isinstance(step, SendStep):
         return run_send(engine, session, journey, step, members, now, report)
     if isinstance(step, WaitStep):
-        return run_wait(journey, step, members, now)
+        return run_wait(session, journey, step, members, now, engine.settings.default_timezone)
+    if isinstance(step, SplitStep):
+        return run_split(journey, step, members)
     if isinstance(step, BranchStep):
         return run_branch(session, journey, step, members, now)
     if isinstance(step, ExitStep):
@@ -145,7 +149,7 @@ def _apply(
             return True
     if isinstance(transition, Park):
         enrollment.next_action_at = transition.until
-        final[enrollment.id] = _state(enrollment)
+        final[enrollment.id] = _state(enrollment, waiting_for=transition.waiting_for)
         report.parked += 1
         return False
     assert isinstance(transition, End)
@@ -169,42 +173,50 @@ def _state(enrollment: Enrollment, **overrides: Any) -> dict[str, Any]:
         "context": enrollment.context,
         "ended_at": None,
         "end_reason": None,
+        "waiting_for": None,
+        "revision": enrollment.revision,
     }
     state.update(overrides)
     return state
 
 
 def _write(session: Session, final: dict[str, dict[str, Any]], worker: str, now: datetime) -> None:
+    """Save the batch's enrollments, each only if still this worker's, still active, and
+    unchanged since the claim (same revision). An enrollment that fails the guard keeps its
+    stored state and is simply advanced again: its steps are idempotent."""
     if not final:
         return
     table = Enrollment.__table__
     columns = (
-        "status",
-        "current_step",
-        "step_entered_at",
-        "next_action_at",
-        "context",
-        "ended_at",
-        "end_reason",
-    )
+        "status", "current_step", "step_entered_at", "next_action_at", "context",
+        "ended_at", "end_reason", "waiting_for",
+    )  # fmt: skip
     statement = (
         update(table)  # type: ignore[arg-type]
         .where(
             table.c.id == bindparam("b_id"),  # type: ignore[attr-defined]
             table.c.lease_owner == worker,  # type: ignore[attr-defined]
-            # An exit event may have ended the enrollment while the batch ran.
             table.c.status == ACTIVE,  # type: ignore[attr-defined]
+            table.c.revision == bindparam("b_revision"),  # type: ignore[attr-defined]
         )
         .values(
             {c: bindparam(f"b_{c}") for c in columns}
-            | {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+            | {
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "updated_at": now,
+                "revision": table.c.revision + 1,
+            }  # type: ignore[attr-defined]
         )
     )
     session.execute(
         statement,
-        [{"b_id": eid, **{f"b_{c}": state[c] for c in columns}} for eid, state in final.items()],
+        [
+            {"b_id": eid, "b_revision": state["revision"], **{f"b_{c}": state[c] for c in columns}}
+            for eid, state in final.items()
+        ],
     )
-    # Exited meanwhile: keep their end, just give the lease back.
+    # Ended or woken meanwhile: keep what the other writer said, just give the lease back.
     session.execute(
         update(table)  # type: ignore[arg-type]
         .where(table.c.id.in_(list(final)), table.c.lease_owner == worker)  # type: ignore[attr-defined]

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from touchline import ids
 from touchline.db import chunked, insert_ignoring_duplicates
-from touchline.journeys.model import JourneyDefinition
+from touchline.engine.conditions import holds
+from touchline.engine.steps.branch import customer_attributes
+from touchline.journeys.model import JourneyDefinition, WaitStep
 from touchline.record import Enrollment, Interaction
 from touchline.record.enrollments import ACTIVE, EXITED
 
@@ -62,6 +64,13 @@ def process_events(
     if not events or not journeys:
         return report
     _enroll(session, events, journeys, now, report)
+    waited_for = {
+        step.for_event
+        for journey in journeys
+        for step in journey.definition.steps
+        if isinstance(step, WaitStep) and step.for_event
+    }
+    _wake(session, [e for e in events if e.type in waited_for], now)
     _exit(session, events, journeys, now, report)
     _convert(session, events, journeys, now, report)
     return report
@@ -75,11 +84,24 @@ def _enroll(
     report: EnrollReport,
 ) -> None:
     rows: list[dict[str, Any]] = []
+    attributes: dict[str, dict[str, Any]] | None = None
     for journey in (j for j in journeys if j.newest):
         definition = journey.definition
         triggering = sorted(
             (e for e in events if e.type == definition.trigger.event), key=lambda e: e.occurred_at
         )
+        if definition.trigger.where is not None and triggering:
+            if attributes is None:  # loaded once, after this batch's profile updates
+                attributes = customer_attributes(session, {e.customer_id for e in events})
+            triggering = [
+                e
+                for e in triggering
+                if holds(
+                    definition.trigger.where,
+                    attributes=attributes.get(e.customer_id, {}),
+                    payload=e.payload,
+                )
+            ]
         if not triggering:
             continue
         last_entry = _last_entries(session, definition, {e.customer_id for e in triggering})
@@ -90,19 +112,14 @@ def _enroll(
                 continue
             last_entry[event.customer_id] = event.occurred_at
             rows.append(
-                {
-                    "id": ids.enrollment_id(definition.key, event.customer_id, entry_key),
-                    "journey_id": journey.journey_id,
-                    "journey_key": definition.key,
-                    "journey_version": journey.version,
-                    "customer_id": event.customer_id,
-                    "trigger_event_id": event.id,
-                    "trigger_at": event.occurred_at,
-                    "status": ACTIVE,
-                    "current_step": definition.first_step_id,
-                    "step_entered_at": now,
-                    "next_action_at": now,
-                    "context": {
+                enrollment_row(
+                    journey,
+                    event.customer_id,
+                    entry_key,
+                    now,
+                    trigger_at=event.occurred_at,
+                    trigger_event_id=event.id,
+                    context={
                         "event": {
                             "id": event.id,
                             "type": event.type,
@@ -110,15 +127,67 @@ def _enroll(
                             "payload": event.payload,
                         }
                     },
-                    "entered_at": now,
-                    "updated_at": now,
-                }
+                )
             )
     inserted = insert_ignoring_duplicates(
         session, Enrollment, rows, conflict_columns=["id"], returning="id"
     )
     report.enrolled += len(inserted)
     report.not_reentered += len(rows) - len(inserted)
+
+
+def enrollment_row(
+    journey: LiveJourney,
+    customer_id: str,
+    entry_key: str,
+    now: datetime,
+    *,
+    trigger_at: datetime,
+    trigger_event_id: str | None,
+    context: dict[str, Any],
+) -> dict[str, Any]:
+    """A new enrollment, ready to insert: its id is derived from journey, customer and entry
+    key; its holdout membership from journey and customer, so it never changes."""
+    definition = journey.definition
+    return {
+        "id": ids.enrollment_id(definition.key, customer_id, entry_key),
+        "journey_id": journey.journey_id,
+        "journey_key": definition.key,
+        "journey_version": journey.version,
+        "customer_id": customer_id,
+        "trigger_event_id": trigger_event_id,
+        "trigger_at": trigger_at,
+        "status": ACTIVE,
+        "holdout": ids.fraction("holdout", definition.key, customer_id) * 100 < definition.holdout,
+        "revision": 0,
+        "current_step": definition.first_step_id,
+        "step_entered_at": now,
+        "next_action_at": now,
+        "context": context,
+        "entered_at": now,
+        "updated_at": now,
+    }
+
+
+def _wake(session: Session, events: Sequence[StoredEvent], now: datetime) -> None:
+    """Enrollments waiting for one of these events become due at once; bumping the revision
+    tells a worker holding one of them that its copy is stale."""
+    if not events:
+        return
+    table = Enrollment.__table__
+    rows = [{"b_customer": e.customer_id, "b_type": e.type, "b_at": e.occurred_at} for e in events]
+    session.execute(
+        update(table)  # type: ignore[arg-type]
+        .where(
+            table.c.customer_id == bindparam("b_customer"),  # type: ignore[attr-defined]
+            table.c.waiting_for == bindparam("b_type"),  # type: ignore[attr-defined]
+            table.c.status == ACTIVE,  # type: ignore[attr-defined]
+            table.c.step_entered_at <= bindparam("b_at"),  # type: ignore[attr-defined]
+        )
+        .values(next_action_at=now, revision=table.c.revision + 1, updated_at=now)  # type: ignore[attr-defined]
+        .execution_options(synchronize_session=False),
+        rows,
+    )
 
 
 def _entry_key(

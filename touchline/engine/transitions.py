@@ -16,10 +16,12 @@ class Continue:
 
 @dataclass(frozen=True)
 class Park:
-    """Come back at ``until`` to the same step."""
+    """Come back at ``until`` to the same step — sooner if an event of type ``waiting_for``
+    arrives for the customer."""
 
     until: datetime
     reason: str | None = None
+    waiting_for: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from touchline.journeys.model import (
     JourneyDefinition,
     NotCondition,
     SendStep,
+    SplitStep,
     WaitStep,
 )
 
@@ -134,17 +135,21 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
             )
         )
 
+    if definition.trigger.where is not None and _engagement_conditions(definition.trigger.where):
+        problems.append(
+            Problem("trigger.where", "a trigger cannot ask about engagement: no step has run yet")
+        )
+
+    def target(field: str, value: str | None) -> None:
+        if value is not None and value != EXIT and value not in seen:
+            problems.append(
+                Problem(field, f"no step '{value}' (steps: {', '.join(ids)}; or 'exit')")
+            )
+
     for index, step in enumerate(definition.steps):
         if isinstance(step, BranchStep):
-            for attr, label in (("then", "then"), ("else_", "else")):
-                target = getattr(step, attr)
-                if target is not None and target != EXIT and target not in seen:
-                    problems.append(
-                        Problem(
-                            f"steps[{index}].{label}",
-                            f"no step '{target}' (steps: {', '.join(ids)}; or 'exit')",
-                        )
-                    )
+            target(f"steps[{index}].then", step.then)
+            target(f"steps[{index}].else", step.else_)
             for condition in _engagement_conditions(step.if_):
                 if condition.step not in send_steps:
                     problems.append(
@@ -158,7 +163,13 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
                             ),
                         )
                     )
-        if isinstance(step, SendStep):
+        elif isinstance(step, WaitStep):
+            target(f"steps[{index}].on_event", step.on_event)
+            target(f"steps[{index}].on_timeout", step.on_timeout)
+        elif isinstance(step, SplitStep):
+            for number, variant in enumerate(step.variants):
+                target(f"steps[{index}].variants[{number}].next", variant.next)
+        elif isinstance(step, SendStep):
             for problem in catalog.check(step.template, step.candidate_channels):
                 problems.append(Problem(f"steps[{index}].template", problem.message))
 
@@ -217,6 +228,10 @@ def successors(definition: JourneyDefinition, step_id: str) -> list[str]:
     following = definition.next_step_id(step_id)
     if isinstance(step, BranchStep):
         targets = [following if t is None else t for t in (step.then, step.else_)]
+    elif isinstance(step, WaitStep) and step.for_event:
+        targets = [following if t is None else t for t in (step.on_event, step.on_timeout)]
+    elif isinstance(step, SplitStep):
+        targets = [following if v.next is None else v.next for v in step.variants]
     elif step.type == "exit":
         targets = []
     else:
@@ -280,7 +295,7 @@ def _problem_from_pydantic(error: Any, data: Any, lines: dict[Path_, int], sourc
     elif error["type"] == "union_tag_invalid":
         message = f"unknown step type; use one of {error['ctx']['expected_tags']}"
     elif error["type"] == "union_tag_not_found":
-        message = "'type' is required (send, wait, branch or exit)"
+        message = "'type' is required (send, wait, branch, split or exit)"
     if error["type"] == "missing" and not (path and path[-1] == error["loc"][-1]):
         field = _format_field((*path, error["loc"][-1]))
     elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):

@@ -8,7 +8,7 @@ not discovered when a customer reaches the step.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -65,7 +65,11 @@ def _duration(value: Any) -> timedelta:
 
 
 class Trigger(_Strict):
+    """The event that starts the journey, and optionally a filter on it or on the customer:
+    ``{event: cart.abandoned, where: {payload: cart.total, gte: 20}}``."""
+
     event: str
+    where: Condition | None = None
 
     _check_event = field_validator("event")(_event_type)
 
@@ -231,21 +235,36 @@ class _Step(_Strict):
         return value
 
 
-ChannelPolicy = Literal["preferred"] | list[str]
+ChannelPolicy = Literal["preferred", "best"] | list[str]
+Target = str  # a step id, or "exit"
+
+
+class BestTime(_Strict):
+    """Send at the hour this customer is likeliest to engage, within ``within`` from now."""
+
+    best_within: timedelta
+
+    _check_window = field_validator("best_within", mode="before")(_duration)
 
 
 class SendStep(_Step):
-    """Send a message. ``channel`` is one channel, a list tried in order (fallback), or
-    ``preferred`` (the customer's stated order)."""
+    """Send a message.
+
+    ``channel``: one channel; a list tried in order (fallback); ``preferred`` (the customer's
+    stated order); or ``best`` (the channel this customer engages with most for this kind of
+    message, when there is enough data, else their stated order).
+    ``send_time``: ``now`` (default) or ``{best_within: 24h}``.
+    """
 
     type: Literal["send"]
     channel: ChannelPolicy
     template: str = Field(min_length=1)
+    send_time: Literal["now"] | BestTime = "now"
 
     @field_validator("channel", mode="before")
     @classmethod
     def _channel(cls, value: Any) -> Any:
-        if isinstance(value, str) and value != "preferred":
+        if isinstance(value, str) and value not in ("preferred", "best"):
             value = [value]
         if isinstance(value, list):
             if not value:
@@ -254,7 +273,7 @@ class SendStep(_Step):
                 if name not in KNOWN_CHANNELS:
                     raise ValueError(
                         f"unknown channel '{name}'; known: {', '.join(KNOWN_CHANNELS)}"
-                        " (or 'preferred')"
+                        " (or 'preferred', or 'best')"
                     )
             if len(set(value)) != len(value):
                 raise ValueError("a channel is listed twice")
@@ -263,14 +282,71 @@ class SendStep(_Step):
     @property
     def candidate_channels(self) -> tuple[str, ...] | None:
         """The explicit channels in order, or None when the customer's order decides."""
-        return None if self.channel == "preferred" else tuple(self.channel)
+        return tuple(self.channel) if isinstance(self.channel, list) else None
+
+    @property
+    def policy(self) -> str:
+        return self.channel if isinstance(self.channel, str) else "list"
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class LocalWindow(_Strict):
+    """A weekly window in the customer's own time zone: ``{days: [mon, tue, wed, thu, fri],
+    between: ["09:00", "17:00"]}``."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: list(DAYS)
+    )
+    between: tuple[time, time]
+
+    @model_validator(mode="after")
+    def _sane(self) -> LocalWindow:
+        if not self.days:
+            raise ValueError("list at least one day")
+        start, end = self.between
+        if start >= end:
+            raise ValueError("the window must end after it starts (within one day)")
+        return self
 
 
 class WaitStep(_Step):
-    type: Literal["wait"]
-    duration: timedelta
+    """Wait for a ``duration``; ``until`` a local-time window; or ``for_event`` with a
+    ``timeout``, going on to ``on_event`` or ``on_timeout`` (default: the next step)."""
 
-    _check_duration = field_validator("duration", mode="before")(_duration)
+    type: Literal["wait"]
+    duration: timedelta | None = None
+    until: LocalWindow | None = None
+    for_event: str | None = None
+    timeout: timedelta | None = None
+    on_event: Target | None = None
+    on_timeout: Target | None = None
+
+    @field_validator("duration", "timeout", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return None if value is None else _duration(value)
+
+    @field_validator("for_event")
+    @classmethod
+    def _event(cls, value: str | None) -> str | None:
+        return None if value is None else _event_type(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WaitStep:
+        kinds = [k for k in ("duration", "until", "for_event") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a wait needs exactly one of duration, until or for_event")
+        if self.for_event is None and (self.timeout or self.on_event or self.on_timeout):
+            raise ValueError("timeout, on_event and on_timeout belong to a wait for_event")
+        if self.for_event is not None and self.timeout is None:
+            raise ValueError("a wait for_event needs a timeout (how long to wait at most)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "duration" if self.duration else "until" if self.until else "event"
 
 
 class BranchStep(_Step):
@@ -279,8 +355,8 @@ class BranchStep(_Step):
 
     type: Literal["branch"]
     if_: Condition = Field(alias="if")
-    then: str | None = None
-    else_: str | None = Field(default=None, alias="else")
+    then: Target | None = None
+    else_: Target | None = Field(default=None, alias="else")
 
     @model_validator(mode="after")
     def _has_target(self) -> BranchStep:
@@ -289,12 +365,36 @@ class BranchStep(_Step):
         return self
 
 
+class Variant(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    weight: float = Field(gt=0)
+    next: Target | None = None  # default: the step after the split
+
+
+class SplitStep(_Step):
+    """Assign each enrollment to one variant, in proportion to the weights, the same way
+    every time for the same customer (A/B/n tests)."""
+
+    type: Literal["split"]
+    variants: list[Variant] = Field(min_length=2, max_length=20)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, value: list[Variant]) -> list[Variant]:
+        names = [v.name for v in value]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names must differ")
+        return value
+
+
 class ExitStep(_Step):
     type: Literal["exit"]
     reason: str | None = None
 
 
-Step = Annotated[SendStep | WaitStep | BranchStep | ExitStep, Field(discriminator="type")]
+Step = Annotated[
+    SendStep | WaitStep | BranchStep | SplitStep | ExitStep, Field(discriminator="type")
+]
 
 
 # --- the journey ------------------------------------------------------------------------------
@@ -307,6 +407,9 @@ class JourneyDefinition(_Strict):
     purpose: Literal["marketing", "transactional"] = "marketing"
     trigger: Trigger
     reentry: Reentry = Reentry()
+    # Share of enrollments kept as a control group: they go through the journey's time
+    # but are sent nothing, so the journey's effect can be measured against them.
+    holdout: float = Field(default=0, ge=0, le=90, description="percent")
     exit_on: list[str] = Field(default_factory=list)
     goal: Goal | None = None
     # Values every template of the journey sees (an offer, a link), so that the email and
@@ -357,14 +460,21 @@ class JourneyDefinition(_Strict):
 
     def to_record(self) -> dict[str, Any]:
         """The JSON stored with a published version (durations as text, aliases kept)."""
-        return _durations_as_text(self.model_dump(mode="python", by_alias=True, exclude_none=True))
+        # exclude_unset, not exclude_none: ``equals: null`` is a condition worth keeping.
+        return _as_text(self.model_dump(mode="python", by_alias=True, exclude_unset=True))
 
 
-def _durations_as_text(value: Any) -> Any:
+def _as_text(value: Any) -> Any:
+    """Durations and times as a marketer writes them, so the stored JSON reads like the YAML."""
     if isinstance(value, timedelta):
         return format_duration(value)
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
     if isinstance(value, dict):
-        return {k: _durations_as_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_durations_as_text(v) for v in value]
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
     return value
+
+
+Trigger.model_rebuild()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +22,8 @@ class Enrollment(SQLModel, table=True):
         # The advance flow's claim query: active and due, oldest first.
         Index("ix_enrollment_due", "status", "next_action_at"),
         Index("ix_enrollment_customer_journey", "customer_id", "journey_key"),
+        # Intake wakes enrollments waiting for an event of this customer's.
+        Index("ix_enrollment_waiting", "customer_id", "waiting_for"),
     )
 
     # Deterministic from (journey, customer, entry key): re-sending a trigger cannot enroll
@@ -33,6 +36,14 @@ class Enrollment(SQLModel, table=True):
     trigger_event_id: str | None = Field(default=None, max_length=128)
     trigger_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status: str = Field(default=ACTIVE, max_length=16)
+    # The control group: goes through the journey's time, is sent nothing.
+    holdout: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Bumped by every write. The engine saves an enrollment only if nobody changed it since
+    # the claim (an event woke it, say); otherwise the step runs again, which is safe
+    # because every step is idempotent.
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The event type a "wait for_event" step is waiting for.
+    waiting_for: str | None = Field(default=None, max_length=128)
     current_step: str | None = Field(default=None, max_length=64)
     step_entered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_action_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

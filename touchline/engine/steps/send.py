@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from channels import PermanentChannelError, ProviderConfigurationError, TransientChannelError
 from preference_center import CustomerProfile, SendRequest, consent_allows, decide, load_profiles
+from preference_center.decision import Decision, Reason
 from touchline import ids
 from touchline.db import insert_ignoring_duplicates
 from touchline.engine.context import Engine
@@ -29,7 +30,7 @@ from touchline.engine.messages import build_message, template_context
 from touchline.engine.report import BatchReport
 from touchline.engine.transitions import Continue, Park, Transition
 from touchline.errors import TemplateError
-from touchline.journeys.model import JourneyDefinition, SendStep
+from touchline.journeys.model import BestTime, JourneyDefinition, SendStep
 from touchline.record import Consent, Enrollment, Interaction, Touch
 from touchline.record.enrollments import ACTIVE
 from touchline.record.touches import FAILED, SENT, SKIPPED, TERMINAL_OUTCOMES
@@ -58,21 +59,34 @@ def run_send(
             )
         ).all()
     )
-    profiles = load_profiles(session, {e.customer_id for e in enrollments})
-
-    # 1. decide, and commit the touches before any provider call
     request = SendRequest(
         purpose=journey.purpose,
         channels=step.candidate_channels,
         available=engine.catalog.channels_for(step.template),
+        policy=step.policy,
+        best_within=step.send_time.best_within if isinstance(step.send_time, BestTime) else None,
     )
+    needs_history = request.policy == "best" or request.best_within is not None
+    policy = engine.policy
+    profiles = load_profiles(
+        session,
+        {e.customer_id for e in enrollments},
+        history_since=now - engine.settings.history_window if needs_history else None,
+        marketing_since=now - policy.cap_window
+        if journey.purpose == "marketing" and policy.marketing_cap
+        else None,
+    )
+
+    # 1. decide, and commit the touches before any provider call
     new_touches, outcomes = [], []
+    decided_now: set[str] = set()
     for enrollment in enrollments:
         tid = touch_ids[enrollment.id]
         if tid in touches:
             continue
         profile = profiles.get(enrollment.customer_id) or CustomerProfile(enrollment.customer_id)
-        decision = decide(profile, request, now, engine.policy)
+        decision = held_out(now) if enrollment.holdout else decide(profile, request, now, policy)
+        decided_now.add(tid)
         new_touches.append(
             {
                 "id": tid,
@@ -245,6 +259,13 @@ def run_send(
     _record_opt_outs(session, opt_outs, now)
     session.commit()
     return transitions
+
+
+def held_out(now: datetime) -> Decision:
+    """The control group's decision: nothing is sent, and the record says why."""
+    return Decision(
+        None, None, now, (Reason("holdout", "fail", "holdout: in the control group, sent nothing"),)
+    )
 
 
 def _outcome(
