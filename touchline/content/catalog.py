@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from touchline.errors import Problem, TemplateError
@@ -77,10 +78,14 @@ class TemplateCatalog:
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(filename, exc.message or "syntax error", exc.lineno) from exc
 
-    def check(self, name: str, channels: tuple[str, ...] | None) -> list[Problem]:
+    def check(
+        self, name: str, channels: tuple[str, ...] | None, known: frozenset[str] | None = None
+    ) -> list[Problem]:
         """Problems that would stop this template from rendering for these channels.
 
         ``channels=None`` (the customer's order decides) needs at least one channel.
+        ``known``: the top-level names the template will be given; a name it uses beyond
+        them would fail for every customer at send time, so it is reported now.
         """
         problems: list[Problem] = []
         wanted = channels if channels is not None else tuple(CHANNEL_PARTS)
@@ -97,15 +102,41 @@ class TemplateCatalog:
                 for filename in self._all_locale_files(name, part):
                     try:
                         self.env.get_template(filename)
+                        unknown = self.variables(filename) - (known or self.variables(filename))
                     except jinja2.TemplateSyntaxError as exc:
                         problems.append(
                             Problem("template", f"{filename}:{exc.lineno}: {exc.message}")
+                        )
+                        continue
+                    if unknown:
+                        problems.append(
+                            Problem(
+                                "template",
+                                f"{filename} uses {', '.join(sorted(unknown))}, which neither "
+                                "Touchline nor the journey's context provides",
+                            )
                         )
         if channels is None and not usable:
             problems.append(
                 Problem("template", f"'{name}' has no complete set of parts for any channel")
             )
         return problems
+
+    def variables(self, filename: str) -> set[str]:
+        """Top-level names a template (and the layouts it extends or includes) reads."""
+        seen: set[str] = set()
+        names: set[str] = set()
+        pending = [filename]
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            source = self.env.loader.get_source(self.env, current)[0]  # type: ignore[union-attr]
+            tree = self.env.parse(source)
+            names |= meta.find_undeclared_variables(tree)
+            pending.extend(t for t in meta.find_referenced_templates(tree) if t)
+        return names - set(self.env.globals)
 
     def _all_locale_files(self, name: str, part: str) -> list[str]:
         folder = Path(name).parent

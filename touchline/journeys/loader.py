@@ -20,6 +20,7 @@ from touchline.content.catalog import TemplateCatalog
 from touchline.errors import JourneyValidationError, Problem
 from touchline.journeys.model import (
     EXIT,
+    RESERVED_CONTEXT,
     AllCondition,
     AnyCondition,
     BranchStep,
@@ -170,7 +171,8 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
             for number, variant in enumerate(step.variants):
                 target(f"steps[{index}].variants[{number}].next", variant.next)
         elif isinstance(step, SendStep):
-            for problem in catalog.check(step.template, step.candidate_channels):
+            known = RESERVED_CONTEXT | set(definition.context)
+            for problem in catalog.check(step.template, step.candidate_channels, frozenset(known)):
                 problems.append(Problem(f"steps[{index}].template", problem.message))
 
     if not problems:

@@ -170,3 +170,16 @@ def test_several_files_report_together_and_keys_must_be_unique(
     text = str(caught.value)
     assert "c.yaml:2: not valid YAML" in text or "c.yaml:1: not valid YAML" in text
     assert "b.yaml: key: 'welcome' is also the key of" in text
+
+
+def test_a_template_variable_nobody_provides_is_reported_at_load(catalog: TemplateCatalog) -> None:
+    without_offer = (
+        WELCOME.replace("    code: WELCOME15\n", "").split("context:")[0]
+        + WELCOME.split("  shop_url: https://shop.touchline.example/new\n")[1]
+    )
+    found = problems(without_offer, catalog)
+    assert any(
+        "welcome/welcome.html.j2 uses offer, shop_url, which neither Touchline nor the journey's context provides"
+        in p
+        for p in found
+    ), found
