@@ -420,7 +420,9 @@ def history(
         jid = session.execute(select(Journey.id).limit(1)).scalar()
         for n in range(sent):
             eid = ids.enrollment_id("past", cid, f"{channel}{n}")
-            past = START - timedelta(days=20 - n, hours=START.hour - at_hour)  # after the DST change, before the cap window
+            past = START - timedelta(
+                days=20 - n, hours=START.hour - at_hour
+            )  # after the DST change, before the cap window
             session.add(
                 Enrollment(
                     id=eid,
