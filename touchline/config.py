@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         "retry is tried again in a later run.",
     )
     dispatch_max_retry_runs: int = Field(default=6, ge=0)
+    launch_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        le=50_000,
+        description="Segment rows enrolled per transaction by `touchline launch`.",
+    )
 
     # --- dispatch ------------------------------------------------------------------------
     dispatch_concurrency: int = Field(default=8, ge=1, le=256)

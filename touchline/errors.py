@@ -57,6 +57,10 @@ class EventValidationError(ValidationError):
     pass
 
 
+class SegmentFileError(ValidationError):
+    """A segment file that cannot be launched at all (no header, no customer_id column)."""
+
+
 class TemplateError(TouchlineError):
     """A template is missing, has a syntax error, or used something the context lacks."""
 
@@ -69,3 +73,7 @@ class TemplateError(TouchlineError):
 
 class JourneyNotFoundError(TouchlineError):
     pass
+
+
+class LaunchError(TouchlineError):
+    """A launch that cannot start: the journey is not meant to be launched, say."""

@@ -21,6 +21,10 @@ def enrollment_id(journey_key: str, customer_id: str, entry_key: str) -> str:
     return _derive("enrollment", journey_key, customer_id, entry_key)
 
 
+def launch_id(journey_key: str, name: str) -> str:
+    return _derive("launch", journey_key, name)
+
+
 def touch_id(enrollment_id: str, step_id: str) -> str:
     return _derive("touch", enrollment_id, step_id)
 

@@ -104,7 +104,7 @@ def _enroll(
             ]
         if not triggering:
             continue
-        last_entry = _last_entries(session, definition, {e.customer_id for e in triggering})
+        last_entry = last_entries(session, definition, {e.customer_id for e in triggering})
         for event in triggering:
             entry_key = _entry_key(definition, event, last_entry.get(event.customer_id))
             if entry_key is None:
@@ -206,7 +206,7 @@ def _entry_key(
     return f"event:{event.id}"
 
 
-def _last_entries(
+def last_entries(
     session: Session, definition: JourneyDefinition, customers: set[str]
 ) -> dict[str, datetime]:
     if definition.reentry.mode != "window":

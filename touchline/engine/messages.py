@@ -30,6 +30,8 @@ def template_context(
         **journey.context,
         "customer": {"id": profile.customer_id, **profile.attributes},
         "event": enrollment.context.get("event", {}),
+        "segment": enrollment.context.get("segment", {}),
+        "launch": enrollment.context.get("launch", {}),
         "enrollment": {
             "id": enrollment.id,
             "entered_at": enrollment.entered_at,

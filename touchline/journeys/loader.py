@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 import yaml
@@ -19,20 +19,24 @@ import yaml
 from touchline.content.catalog import TemplateCatalog
 from touchline.errors import JourneyValidationError, Problem
 from touchline.journeys.model import (
+    EVENT_ONLY_CONTEXT,
     EXIT,
     RESERVED_CONTEXT,
+    SEGMENT_ONLY_CONTEXT,
     AllCondition,
     AnyCondition,
     BranchStep,
     EngagementCondition,
     JourneyDefinition,
     NotCondition,
+    PayloadCondition,
     SendStep,
     SplitStep,
     WaitStep,
 )
 
 Path_ = tuple[str | int, ...]
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,17 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
         problems.append(
             Problem("trigger.where", "a trigger cannot ask about engagement: no step has run yet")
         )
+    if (
+        definition.trigger.segment
+        and definition.trigger.where is not None
+        and _conditions(definition.trigger.where, PayloadCondition)
+    ):
+        problems.append(
+            Problem(
+                "trigger.where",
+                "a launch has no event payload to filter on; filter on customer attributes",
+            )
+        )
 
     def target(field: str, value: str | None) -> None:
         if value is not None and value != EXIT and value not in seen:
@@ -171,7 +186,8 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
             for number, variant in enumerate(step.variants):
                 target(f"steps[{index}].variants[{number}].next", variant.next)
         elif isinstance(step, SendStep):
-            known = RESERVED_CONTEXT | set(definition.context)
+            unavailable = EVENT_ONLY_CONTEXT if definition.trigger.segment else SEGMENT_ONLY_CONTEXT
+            known = (RESERVED_CONTEXT - unavailable) | set(definition.context)
             for problem in catalog.check(step.template, step.candidate_channels, frozenset(known)):
                 problems.append(Problem(f"steps[{index}].template", problem.message))
 
@@ -181,14 +197,19 @@ def check_journey(definition: JourneyDefinition, catalog: TemplateCatalog) -> li
 
 
 def _engagement_conditions(condition: Any) -> list[EngagementCondition]:
-    if isinstance(condition, EngagementCondition):
+    return _conditions(condition, EngagementCondition)
+
+
+def _conditions(condition: Any, kind: type[C]) -> list[C]:
+    """Every condition of this kind inside a (possibly nested) condition."""
+    if isinstance(condition, kind):
         return [condition]
     if isinstance(condition, AllCondition):
-        return [c for sub in condition.all for c in _engagement_conditions(sub)]
+        return [c for sub in condition.all for c in _conditions(sub, kind)]
     if isinstance(condition, AnyCondition):
-        return [c for sub in condition.any for c in _engagement_conditions(sub)]
+        return [c for sub in condition.any for c in _conditions(sub, kind)]
     if isinstance(condition, NotCondition):
-        return _engagement_conditions(condition.not_)
+        return _conditions(condition.not_, kind)
     return []
 
 

@@ -29,8 +29,15 @@ ChannelName = Literal["email", "sms"]
 KNOWN_CHANNELS: tuple[str, ...] = get_args(ChannelName)
 EXIT = "exit"  # a branch target that ends the enrollment
 RESERVED_CONTEXT = frozenset(
-    {"customer", "event", "enrollment", "journey", "step", "company", "links", "locale", "now"}
-)
+    {
+        "customer", "event", "segment", "launch", "enrollment", "journey", "step", "company",
+        "links", "locale", "now",
+    }
+)  # fmt: skip
+# What templates of a launched journey cannot use, and the other way round: a launch has no
+# triggering event; an event has no segment row.
+EVENT_ONLY_CONTEXT = frozenset({"event"})
+SEGMENT_ONLY_CONTEXT = frozenset({"segment", "launch"})
 
 
 class _Strict(BaseModel):
@@ -65,13 +72,39 @@ def _duration(value: Any) -> timedelta:
 
 
 class Trigger(_Strict):
-    """The event that starts the journey, and optionally a filter on it or on the customer:
-    ``{event: cart.abandoned, where: {payload: cart.total, gte: 20}}``."""
+    """What starts the journey, and optionally a filter on it or on the customer.
 
-    event: str
+    - an event: ``{event: cart.abandoned, where: {payload: cart.total, gte: 20}}``;
+    - a launch to a segment (``touchline launch``): ``segment`` or
+      ``{segment: true, where: {attribute: country, eq: FR}}``.
+    """
+
+    event: str | None = None
+    segment: bool = False
     where: Condition | None = None
 
-    _check_event = field_validator("event")(_event_type)
+    @field_validator("event")
+    @classmethod
+    def _check_event(cls, value: str | None) -> str | None:
+        return None if value is None else _event_type(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if value == "segment":
+            return {"segment": True}
+        if isinstance(value, str):
+            return {"event": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Trigger:
+        if (self.event is None) == (not self.segment):
+            raise ValueError("a trigger is either an event (event: TYPE) or a launch (segment)")
+        return self
+
+    def describe(self) -> str:
+        return f"event {self.event}" if self.event else "launch to a segment"
 
 
 class Reentry(_Strict):

@@ -5,6 +5,7 @@ from touchline.record.customers import Customer, Identity, Preference
 from touchline.record.enrollments import Enrollment
 from touchline.record.events import Event
 from touchline.record.journeys import Journey
+from touchline.record.launches import Launch
 from touchline.record.touches import Interaction, Touch
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Identity",
     "Interaction",
     "Journey",
+    "Launch",
     "Preference",
     "Touch",
 ]

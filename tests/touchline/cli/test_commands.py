@@ -44,7 +44,7 @@ def signup(customer: str) -> str:
 def test_validate_reports_each_journey(cli_env: Database) -> None:
     result = runner.invoke(app, ["journeys", "validate"])
     assert result.exit_code == 0, result.output
-    assert "welcome — 4 steps, trigger customer.signed_up" in result.output
+    assert "welcome — 4 steps, trigger: event customer.signed_up" in result.output
 
 
 def test_validate_names_file_line_and_field(cli_env: Database, tmp_path: Path) -> None:
@@ -75,6 +75,25 @@ def test_events_send_is_idempotent_and_names_bad_lines(cli_env: Database, tmp_pa
     assert "2 accepted, 0 already received, 1 rejected; 2 enrolled" in first.output
     second = runner.invoke(app, ["events", "send", str(path)])
     assert "0 accepted, 2 already received, 1 rejected; 0 enrolled" in second.output
+
+
+def test_launch_enrolls_a_segment_once_and_names_bad_rows(
+    cli_env: Database, tmp_path: Path
+) -> None:
+    runner.invoke(app, ["journeys", "publish"])
+    runner.invoke(app, ["events", "send", str(events_file(tmp_path, signup("c1"), signup("c2")))])
+    csv = tmp_path / "vip.csv"
+    csv.write_text("customer_id,store\nc1,Lyon\n,Paris\nc2,Nice\nnobody,Lille\n")
+    first = runner.invoke(app, ["launch", "winter_sale", "--segment", str(csv)])
+    assert first.exit_code == 0, first.output
+    assert "vip.csv:line 3: customer_id is empty" in first.output
+    assert "vip.csv:line 5: no customer 'nobody' in the record" in first.output
+    assert "4 rows read; 2 enrolled, 0 already enrolled" in first.output
+    again = runner.invoke(app, ["launch", "winter_sale", "--segment", str(csv)])
+    assert "had already finished: 2 enrolled from 4 rows. Nothing to do." in again.output
+    wrong = runner.invoke(app, ["launch", "welcome", "--segment", str(csv)])
+    assert wrong.exit_code == 2
+    assert "only journeys with `trigger: segment` are launched" in wrong.output
 
 
 def test_events_send_reads_standard_input(cli_env: Database) -> None:
