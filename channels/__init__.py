@@ -1,6 +1,14 @@
 """Provider adapters behind one interface. Vendor SDKs and their exceptions stay in here."""
 
-from channels.base import Channel, EmailMessage, Message, Receipt, SmsMessage
+from channels.base import (
+    Channel,
+    EmailMessage,
+    InDoubt,
+    Message,
+    Receipt,
+    SmsMessage,
+    content_digest,
+)
 from channels.errors import (
     ChannelError,
     PermanentChannelError,
@@ -13,6 +21,7 @@ __all__ = [
     "Channel",
     "ChannelError",
     "EmailMessage",
+    "InDoubt",
     "Message",
     "PermanentChannelError",
     "ProviderConfigurationError",
@@ -20,4 +29,5 @@ __all__ = [
     "SmsMessage",
     "TransientChannelError",
     "build_channels",
+    "content_digest",
 ]

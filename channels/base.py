@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 
@@ -17,6 +19,7 @@ class EmailMessage:
     to_name: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()  # journey, step: become provider categories for reporting
+    dispatch_id: str | None = None  # the send attempt, findable at the provider after a crash
 
 
 @dataclass(frozen=True)
@@ -25,9 +28,29 @@ class SmsMessage:
     to: str
     body: str
     tags: tuple[str, ...] = ()
+    dispatch_id: str | None = None
 
 
 Message = EmailMessage | SmsMessage
+
+
+def content_digest(message: Message) -> str:
+    """What identifies a message's content at the provider when its id was never learnt:
+    the subject of an email (the provider's activity log shows it), the body of an SMS."""
+    text = message.subject if isinstance(message, EmailMessage) else message.body
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """A message that may or may not have reached the provider: the worker sending it died
+    between the request and recording the answer."""
+
+    touch_id: str
+    to: str
+    digest: str  # content_digest() of the message as it was sent
+    dispatch_id: str
+    since: datetime  # when that attempt started
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,14 @@ class Channel(Protocol):
         """Send one message. Raises ``TransientChannelError`` (worth a retry),
         ``PermanentChannelError`` (this message will never go) or
         ``ProviderConfigurationError`` (nothing will go until an operator acts)."""
+        ...
+
+    def find_sent(
+        self, in_doubt: Sequence[InDoubt], known_ids: frozenset[str]
+    ) -> dict[str, Receipt]:
+        """Which of these messages the provider accepted, by touch id. ``known_ids`` are
+        provider ids already recorded for other touches: never claimed twice. Raises the
+        same errors as ``send`` when the provider cannot be asked."""
         ...
 
     def close(self) -> None: ...

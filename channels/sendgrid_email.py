@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import ClassVar
 
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
 
 from channels._exception_map import translated_errors
-from channels.base import EmailMessage, Receipt
+from channels.base import EmailMessage, InDoubt, Receipt
 from channels.errors import PermanentChannelError
 
 
@@ -56,6 +60,9 @@ class SendGridEmail:
         # custom_args come back on every Event Webhook event: that is how an open or a
         # bounce finds its touch.
         mail.custom_arg = [CustomArg("touch_id", message.touch_id)]
+        if message.dispatch_id:
+            # Findable in the Email Activity API if we die before reading the response.
+            mail.custom_arg = [*mail.custom_arg, CustomArg("dispatch_id", message.dispatch_id)]
         if message.tags:
             mail.category = [Category(tag[:255]) for tag in message.tags[:10]]
         if message.headers:
@@ -79,5 +86,46 @@ class SendGridEmail:
             )
         return Receipt(self.provider, message_id, "accepted", {"status_code": response.status_code})
 
+    def find_sent(
+        self, in_doubt: Sequence[InDoubt], known_ids: frozenset[str]
+    ) -> dict[str, Receipt]:
+        """Ask the Email Activity API what each in-doubt attempt delivered to SendGrid.
+
+        One query per attempt (the API allows 6 requests a minute), matched on recipient
+        and subject: the activity list does not show custom args, only filters on them.
+        """
+        by_attempt: dict[str, list[InDoubt]] = defaultdict(list)
+        for item in in_doubt:
+            by_attempt[item.dispatch_id].append(item)
+        found: dict[str, Receipt] = {}
+        for dispatch_id, items in by_attempt.items():
+            query = f"unique_args['dispatch_id']=\"{dispatch_id}\""
+            with translated_errors(self.provider):
+                response = self._client().client.messages.get(
+                    query_params={"query": query, "limit": 1000}
+                )
+            listed = json.loads(response.body or b"{}").get("messages") or []
+            claimed = set(known_ids)
+            for item in items:
+                for entry in listed:
+                    # msg_id is the X-Message-Id we would have recorded, plus a suffix
+                    # naming SendGrid's filter server.
+                    message_id = str(entry.get("msg_id", "")).split(".")[0]
+                    if (
+                        message_id not in claimed
+                        and str(entry.get("to_email", "")).lower() == item.to.lower()
+                        and _digest(str(entry.get("subject", ""))) == item.digest
+                    ):
+                        claimed.add(message_id)
+                        found[item.touch_id] = Receipt(
+                            self.provider, message_id, "accepted", {"reconciled": True}
+                        )
+                        break
+        return found
+
     def close(self) -> None:
         self._local = threading.local()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -11,7 +14,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from channels._exception_map import translated_errors
-from channels.base import Receipt, SmsMessage
+from channels.base import InDoubt, Receipt, SmsMessage
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -95,6 +98,38 @@ class TwilioSms:
             created.status or "queued",
             {"num_segments": created.num_segments},
         )
+
+    def find_sent(
+        self, in_doubt: Sequence[InDoubt], known_ids: frozenset[str]
+    ) -> dict[str, Receipt]:
+        """List our messages to each in-doubt recipient since the attempt and match the body.
+
+        Twilio's date filter has a granularity of a day, hence the margin; a message whose
+        sid is already recorded belongs to another touch and is never claimed twice.
+        """
+        client, http = self._client()
+        claimed = set(known_ids)
+        found: dict[str, Receipt] = {}
+        for item in in_doubt:
+            with translated_errors(self.provider, lambda: http.last_response_headers):
+                listed = client.messages.list(
+                    to=item.to,
+                    from_=self._from,
+                    date_sent_after=item.since - timedelta(days=1),
+                    limit=200,
+                )
+            for message in listed:
+                body = message.body or ""
+                if (
+                    message.sid not in claimed
+                    and hashlib.sha256(body.encode()).hexdigest() == item.digest
+                ):
+                    claimed.add(message.sid)
+                    found[item.touch_id] = Receipt(
+                        self.provider, message.sid, message.status or "queued", {"reconciled": True}
+                    )
+                    break
+        return found
 
     def close(self) -> None:
         self._local = threading.local()

@@ -143,7 +143,95 @@ def routes(sandbox: Sandbox) -> list[Route]:
                 )
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
-    return [Route("/v3/mail/send", mail_send, methods=["POST"])]
+    async def activity(request: Request) -> Response:
+        """GET /v3/messages: the Email Activity API's message search."""
+        auth = request.headers.get("authorization", "")
+        if auth != f"Bearer {sandbox.config.sendgrid_api_key}":
+            return errors(401, (None, "authorization required"))
+        limit_per_minute = sandbox.config.activity_requests_per_minute
+        now = time.monotonic()
+        window = sandbox.activity_requests
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if limit_per_minute and len(window) >= limit_per_minute:
+            reset = int(time.time() + 60 - (now - window[0])) + 1
+            return errors(
+                429,
+                (None, "too many requests"),
+                headers={
+                    "X-RateLimit-Limit": str(limit_per_minute),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset),
+                },
+            )
+        window.append(now)
+        try:
+            limit = int(request.query_params.get("limit", "10"))
+        except ValueError:
+            return errors(400, ("limit", "limit must be an integer"))
+        if not 1 <= limit <= 1000:
+            return errors(400, ("limit", "limit must be between 1 and 1000"))
+        try:
+            clauses = parse_activity_query(request.query_params.get("query", ""))
+        except ValueError as exc:
+            return errors(400, ("query", str(exc)))
+        found = [e for e in reversed(sandbox.emails) if all(c(e) for c in clauses)][:limit]
+        return JSONResponse(
+            {
+                "messages": [
+                    {
+                        "from_email": e["from"],
+                        "msg_id": f"{e['message_id']}.filterdrecv-sandbox-1-0",
+                        "subject": e["subject"],
+                        "to_email": e["to"],
+                        "status": "processed",
+                        "opens_count": 0,
+                        "clicks_count": 0,
+                        "last_event_time": e["received_at"],
+                    }
+                    for e in found
+                ]
+            },
+            headers={
+                "X-RateLimit-Limit": str(limit_per_minute),
+                "X-RateLimit-Remaining": str(max(0, limit_per_minute - len(window))),
+            },
+        )
+
+    return [
+        Route("/v3/mail/send", mail_send, methods=["POST"]),
+        Route("/v3/messages", activity, methods=["GET"]),
+    ]
+
+
+# `to_email="a@b.c"`, `unique_args['touch_id']="…"`, joined by AND: the part of the Email
+# Activity query language that finding one's own messages needs.
+_CLAUSE = re.compile(
+    r"""\s*(?:(?P<field>to_email|from_email|subject|msg_id|status)|unique_args\['(?P<arg>[^']+)'\])"""
+    r"""\s*=\s*"(?P<value>[^"]*)"\s*"""
+)
+
+
+def parse_activity_query(query: str) -> list[Any]:
+    clauses: list[Any] = []
+    if not query.strip():
+        return clauses
+    for part in re.split(r"\s+AND\s+", query.strip().strip("()")):
+        match = _CLAUSE.fullmatch(part)
+        if match is None:
+            raise ValueError(f"invalid query: {part!r}")
+        value = match["value"]
+        if match["arg"]:
+            clauses.append(lambda e, k=match["arg"], v=value: str(e["custom_args"].get(k)) == v)
+        else:
+            key = {"to_email": "to", "from_email": "from"}.get(match["field"], match["field"])
+            if key == "msg_id":
+                clauses.append(lambda e, v=value: v.startswith(e["message_id"]))
+            elif key == "status":
+                clauses.append(lambda e, v=value: v == "processed")
+            else:
+                clauses.append(lambda e, k=key, v=value: str(e.get(k)) == v)
+    return clauses
 
 
 def validate(body: dict[str, Any]) -> list[tuple[str | None, str]]:

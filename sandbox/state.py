@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +45,8 @@ class SandboxConfig:
     twilio_numbers: set[str] = field(default_factory=lambda: {"+15005550006"})
     event_webhook_url: str | None = None
     keep_bodies: bool = True  # False for million-message benchmarks: keep metadata only
+    # SendGrid's Email Activity API answers 6 requests a minute per account (documented).
+    activity_requests_per_minute: int = 6
 
 
 class Sandbox:
@@ -63,6 +65,7 @@ class Sandbox:
         self.email_suppressions: dict[str, str] = {}  # address -> reason (dropped on send)
         self.sms_opted_out: set[str] = set()  # numbers that texted STOP (21610 on send)
         self.webhooks: Counter[str] = Counter()
+        self.activity_requests: deque[float] = deque()  # monotonic times, for the rate limit
 
     # --- bookkeeping used by the provider apps ------------------------------------------
 
@@ -104,6 +107,7 @@ class Sandbox:
         self.attempts_by_touch.clear()
         self.accepted_by_touch.clear()
         self.webhooks.clear()
+        self.activity_requests.clear()
         self.engagement.clear()
         self.email_suppressions.clear()
         self.sms_opted_out.clear()

@@ -17,8 +17,8 @@ import math
 import re
 import secrets
 import time
-from datetime import datetime
-from email.utils import format_datetime
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -176,9 +176,16 @@ def routes(sandbox: Sandbox) -> list[Route]:
             return denied
         to, from_ = request.query_params.get("To"), request.query_params.get("From")
         size = min(int(request.query_params.get("PageSize", 50)), 1000)
+        try:
+            after = _date_filter(request.query_params.get("DateSent>"))
+            before = _date_filter(request.query_params.get("DateSent<"))
+        except ValueError:
+            return twilio_error(400, 20001, "Invalid DateSent filter")
         found = [
             m for m in reversed(sandbox.sms)
             if (to is None or m["to"] == to) and (from_ is None or m["from"] == from_)
+            and (after is None or _sent_on(m) >= after)
+            and (before is None or _sent_on(m) <= before)
         ][:size]  # fmt: skip
         path = request.url.path
         return JSONResponse(
@@ -200,6 +207,18 @@ def routes(sandbox: Sandbox) -> list[Route]:
         Route(f"{base}/Messages.json", monitored(listing), methods=["GET"]),
         Route(f"{base}/Messages/{{sid}}.json", monitored(fetch), methods=["GET"]),
     ]
+
+
+def _date_filter(value: str | None) -> date | None:
+    """Twilio's DateSent filters compare calendar days (GMT), whatever time is given."""
+    if not value:
+        return None
+    return date.fromisoformat(value[:10])
+
+
+def _sent_on(message: dict[str, Any]) -> date:
+    stamp = message.get("date_sent") or message["date_created"]
+    return parsedate_to_datetime(stamp).astimezone(UTC).date()
 
 
 def _segments(body: str) -> int:

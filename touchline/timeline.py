@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from touchline.record import Consent, Enrollment, Event, Interaction, Touch
+from touchline.record.touches import DISPATCHING, TERMINAL_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,14 @@ def customer_timeline(session: Session, customer_id: str) -> list[Entry]:
                 touch.decision,
             )
         )
-    for interaction in session.execute(
-        select(Interaction).where(Interaction.customer_id == customer_id)
-    ).scalars():
+    interactions = list(
+        session.execute(select(Interaction).where(Interaction.customer_id == customer_id)).scalars()
+    )
+    # A send attempt's marker matters only while its outcome is unknown (in doubt).
+    settled = {i.touch_id for i in interactions if i.kind in TERMINAL_OUTCOMES}
+    for interaction in interactions:
+        if interaction.kind == DISPATCHING and interaction.touch_id in settled:
+            continue
         touch = touches.get(interaction.touch_id or "")
         where = (
             f"{touch.journey_key}/{touch.step_id}"

@@ -195,3 +195,61 @@ def test_fault_plans_are_validated(sandbox_client: SandboxClient) -> None:
         sandbox_client.faults("sendgrid", explode=True)
     with pytest.raises(ValueError, match="error_rate must be between 0 and 1"):
         sandbox_client.faults("twilio", error_rate=2)
+
+
+def test_the_email_activity_api_finds_messages_by_custom_arg_and_is_rate_limited(
+    emulators: SandboxServer,
+) -> None:
+    assert send_email(emulators, "a@example.com", "t1").status_code == 202
+    assert send_email(emulators, "b@example.com", "t2").status_code == 202
+    auth = {"Authorization": "Bearer SG.sandbox-key"}
+    url = f"{emulators.sendgrid_url}/v3/messages"
+
+    found = httpx.get(
+        url, params={"query": "unique_args['touch_id']=\"t2\"", "limit": 10}, headers=auth
+    )
+    assert found.status_code == 200
+    [message] = found.json()["messages"]
+    assert message["to_email"] == "b@example.com" and message["subject"] == "Hi"
+    assert message["msg_id"].split(".")[0] == emulators.sandbox.emails[1]["message_id"]
+    both = httpx.get(
+        url, params={"query": 'to_email="a@example.com" AND subject="Hi"'}, headers=auth
+    )
+    assert [m["to_email"] for m in both.json()["messages"]] == ["a@example.com"]
+
+    bad = httpx.get(url, params={"query": "subject LIKE 'H%'"}, headers=auth)
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "query"
+    assert httpx.get(url, headers={}).status_code == 401
+    # Six requests a minute, as documented; the seventh is told when to come back.
+    for _ in range(3):
+        httpx.get(url, headers=auth)
+    limited = httpx.get(url, headers=auth)
+    assert limited.status_code == 429
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert int(limited.headers["X-RateLimit-Reset"]) > 0
+
+
+def test_twilio_lists_messages_by_recipient_and_day_sent(
+    emulators: SandboxServer, sandbox_client: SandboxClient
+) -> None:
+    sandbox_client.set_time(START)
+    base = f"{emulators.twilio_url}/2010-04-01/Accounts/{SID}/Messages.json"
+    for to in ("+14155550101", "+14155550102"):
+        created = httpx.post(
+            base,
+            data={"To": to, "From": "+15005550006", "Body": f"hello {to}"},
+            headers={"Authorization": TWILIO_AUTH},
+        )
+        assert created.status_code == 201
+    listed = httpx.get(
+        base,
+        params={"To": "+14155550102", "DateSent>": START.date().isoformat()},
+        headers={"Authorization": TWILIO_AUTH},
+    ).json()["messages"]
+    assert [m["body"] for m in listed] == ["hello +14155550102"]
+    later = httpx.get(
+        base,
+        params={"DateSent>": (START + timedelta(days=1)).date().isoformat()},
+        headers={"Authorization": TWILIO_AUTH},
+    ).json()["messages"]
+    assert later == []

@@ -22,6 +22,7 @@ def _register() -> None:
     app.add_typer(events.app, name="events")
     app.command("launch")(launch.launch_command)
     app.command()(run.advance)
+    app.command()(run.worker)
     app.command()(run.timeline)
     app.command()(run.demo)
     sandbox = typer.Typer(help="The local provider emulators.", no_args_is_help=True)

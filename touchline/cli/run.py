@@ -111,3 +111,54 @@ def api_serve(
     from touchline.api import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def worker(
+    as_of: datetime = typer.Option(
+        None, help="Advance as of this time (ISO 8601; default: the clock, read per batch)."
+    ),
+    batch_size: int = typer.Option(
+        None, help="Enrollments per batch (default TOUCHLINE_BATCH_SIZE)."
+    ),
+    poll: float = typer.Option(
+        None, help="Keep running: look for due work every POLL seconds. Default: stop when idle."
+    ),
+) -> None:
+    """Advance due work in this process, without Prefect: for dedicated workers. Several may
+    run side by side (PostgreSQL); SIGTERM finishes the batch in hand, then stops."""
+    from touchline.clock import SystemClock
+    from touchline.engine import Engine
+    from touchline.engine.worker import run_worker, stop_on_sigterm
+
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    clock = SystemClock()
+    engine = Engine.from_settings(get_settings())
+    out = console()
+    out.print(f"worker {engine.worker_id} started", highlight=False)
+
+    def on_batch(number: int, report) -> None:  # type: ignore[no-untyped-def]
+        out.print(
+            f"batch {number}: {report.claimed} enrollments, {report.count('sent')} sent, "
+            f"{report.count('skipped')} skipped, {report.count('failed')} failed",
+            highlight=False,
+        )
+
+    try:
+        total = run_worker(
+            engine,
+            (lambda: as_of) if as_of is not None else clock.now,
+            batch_size=batch_size,
+            poll_seconds=poll,
+            on_batch=on_batch,
+            stop=stop_on_sigterm(),
+        )
+    finally:
+        engine.close()
+    out.print(
+        f"[green]✓[/] {total.claimed} enrollments advanced: {total.count('sent')} sent, "
+        f"{total.count('skipped')} skipped, {total.count('failed')} failed"
+    )
+    if total.aborted:
+        out.print(f"[red]✗[/] {total.aborted}")
+        raise typer.Exit(1)

@@ -35,6 +35,8 @@ UNSUBSCRIBED = "unsubscribed"
 PROCESSED = "processed"
 DEFERRED = "deferred"
 
+# A send attempt started (see engine/reconcile.py); the outcome follows, unless it crashed.
+DISPATCHING = "dispatching"
 TERMINAL_OUTCOMES = frozenset({SKIPPED, FAILED, SENT})
 
 

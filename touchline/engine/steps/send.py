@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from touchline.db import insert_ignoring_duplicates
 from touchline.engine.context import Engine
 from touchline.engine.dispatch import Outgoing, RetryPolicy, dispatch
 from touchline.engine.messages import build_message, template_context
+from touchline.engine.reconcile import ask_providers, in_doubt, marker_rows, new_dispatch_id
 from touchline.engine.report import BatchReport
 from touchline.engine.transitions import Continue, Park, Transition
 from touchline.errors import TemplateError
@@ -149,6 +151,9 @@ def run_send(
     outgoing: list[Outgoing] = []
     outcomes, content = [], {}
     by_touch: dict[str, Enrollment] = {}
+    ready = _settle_interrupted(engine, session, journey, step, ready, touch_ids, touches,
+                                transitions, outcomes, now, report)  # fmt: skip
+    dispatch_id = new_dispatch_id()
     for enrollment in ready:
         tid = touch_ids[enrollment.id]
         touch = touches[tid]
@@ -192,10 +197,20 @@ def run_send(
             )
             report.touch(journey.key, step.id, channel, "failed", "template error")
             continue
-        outgoing.append(Outgoing(tid, channel, message))
+        outgoing.append(Outgoing(tid, channel, replace(message, dispatch_id=dispatch_id)))
         content[tid] = detail
         by_touch[tid] = enrollment
     insert_ignoring_duplicates(session, Interaction, outcomes, conflict_columns=["id"])
+    # The markers are committed before the first request leaves: from here on, a crash
+    # leaves touches the next run knows to look up rather than send blind.
+    markers = marker_rows(
+        outgoing,
+        {tid: e.customer_id for tid, e in by_touch.items()},
+        {name: channel.provider for name, channel in engine.channels.items()},
+        dispatch_id,
+        now,
+    )
+    insert_ignoring_duplicates(session, Interaction, markers, conflict_columns=["id"])
     session.commit()
 
     settings = engine.settings
@@ -259,6 +274,64 @@ def run_send(
     _record_opt_outs(session, opt_outs, now)
     session.commit()
     return transitions
+
+
+def _settle_interrupted(
+    engine: Engine,
+    session: Session,
+    journey: JourneyDefinition,
+    step: SendStep,
+    ready: list[Enrollment],
+    touch_ids: dict[str, str],
+    touches: dict[str, dict[str, Any]],
+    transitions: dict[str, Transition],
+    outcomes: list[dict[str, Any]],
+    now: datetime,
+    report: BatchReport,
+) -> list[Enrollment]:
+    """Touches an earlier worker was sending when it died: what the provider has is
+    recorded as sent; what it cannot tell about waits; the rest is returned, to be sent."""
+    attempts = in_doubt(session, [touch_ids[e.id] for e in ready])
+    if not attempts:
+        return ready
+    receipts, errors = ask_providers(
+        session,
+        engine.channels,
+        attempts,
+        {tid: touches[tid]["channel"] for tid in attempts},
+        {touch_ids[e.id]: e.customer_id for e in ready},
+    )
+    remaining = []
+    next_step = journey.next_step_id(step.id)
+    for enrollment in ready:
+        tid = touch_ids[enrollment.id]
+        channel = touches[tid]["channel"]
+        if tid in receipts:
+            receipt = receipts[tid]
+            outcomes.append(
+                _outcome(tid, enrollment.customer_id, SENT, channel, now,
+                         {"status": receipt.status, "reconciled": True, "attempts": len(attempts[tid])},
+                         provider=receipt.provider, provider_message_id=receipt.provider_message_id)
+            )  # fmt: skip
+            transitions[enrollment.id] = Continue(next_step)
+            report.touch(
+                journey.key,
+                step.id,
+                channel,
+                "sent",
+                "found at the provider after an interrupted send",
+            )
+        elif tid in errors:
+            transitions[enrollment.id] = Park(
+                now + timedelta(seconds=engine.settings.dispatch_retry_later),
+                "provider lookup after an interrupted send",
+            )
+            report.touch(
+                journey.key, step.id, channel, "retrying", f"in doubt: {_summary(errors[tid])}"
+            )
+        else:
+            remaining.append(enrollment)
+    return remaining
 
 
 def held_out(now: datetime) -> Decision:
