@@ -10,7 +10,9 @@ from datetime import datetime
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import _runtime
 from touchline.clock import SystemClock
@@ -34,21 +36,58 @@ def advance_batch(as_of: datetime, batch_size: int | None) -> BatchReport:
 
 @flow(name="advance-journeys", flow_run_name=_run_name, log_prints=False)
 def advance_journeys(
-    as_of: datetime | None = None, batch_size: int | None = None, max_batches: int = 10_000
+    as_of: datetime | None = None,
+    batch_size: int | None = None,
+    max_batches: int = 10_000,
+    processes: int = 1,
 ) -> dict[str, int]:
+    """``processes`` > 1 advances that many batches at once, each in its own process: the
+    SDKs' HTTP work holds the GIL, so threads would not add throughput, processes do (one
+    per core). Claims are exclusive, so the batches never overlap."""
     now = as_of or SystemClock().now()
     logger = get_run_logger()
     total = BatchReport()
-    for number in range(1, max_batches + 1):
-        report = advance_batch.with_options(task_run_name=f"batch {number}")(now, batch_size)
-        total.merge(report)
-        if report.claimed:
-            logger.info(
-                "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
-                number, report.claimed, report.count("sent"), report.count("skipped"), report.count("failed"),
-            )  # fmt: skip
-        if report.claimed == 0 or report.aborted:
-            break
+    number = 0
+
+    def log(report: BatchReport) -> None:
+        logger.info(
+            "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
+            number, report.claimed, report.count("sent"), report.count("skipped"), report.count("failed"),
+        )  # fmt: skip
+
+    if processes <= 1:
+        for number in range(1, max_batches + 1):
+            report = advance_batch.with_options(task_run_name=f"batch {number}")(now, batch_size)
+            total.merge(report)
+            if report.claimed:
+                log(report)
+            if report.claimed == 0 or report.aborted:
+                break
+    else:
+        with ProcessPoolTaskRunner(max_workers=processes) as runner:
+            lanes = {
+                runner.submit(
+                    advance_batch.with_options(task_run_name=f"batch {n + 1}"),
+                    {"as_of": now, "batch_size": batch_size},
+                )
+                for n in range(processes)
+            }
+            number = processes
+            while lanes:
+                finished = next(as_completed(lanes))
+                lanes.discard(finished)
+                report = finished.result()
+                total.merge(report)
+                if report.claimed:
+                    log(report)
+                if report.claimed and not report.aborted and number < max_batches:
+                    number += 1
+                    lanes.add(
+                        runner.submit(
+                            advance_batch.with_options(task_run_name=f"batch {number}"),
+                            {"as_of": now, "batch_size": batch_size},
+                        )
+                    )
     if total.claimed:
         create_table_artifact(
             key="advance-touches",

@@ -132,15 +132,16 @@ def routes(sandbox: Sandbox) -> list[Route]:
                     record.update(text=text, html=html)
                 sandbox.emails.append(record)
                 sandbox.count_accepted("sendgrid", custom_args.get("touch_id"))
-                sandbox.engagement.email_accepted(
-                    message_id=message_id,
-                    to=address,
-                    accepted_at=accepted_at,
-                    custom_args={k: str(v) for k, v in custom_args.items()},
-                    categories=categories,
-                    first_link=first_link,
-                    suppressed=sandbox.email_suppressions.get(address.lower()),
-                )
+                if sandbox.config.webhooks:
+                    sandbox.engagement.email_accepted(
+                        message_id=message_id,
+                        to=address,
+                        accepted_at=accepted_at,
+                        custom_args={k: str(v) for k, v in custom_args.items()},
+                        categories=categories,
+                        first_link=first_link,
+                        suppressed=sandbox.email_suppressions.get(address.lower()),
+                    )
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
     async def activity(request: Request) -> Response:

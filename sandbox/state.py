@@ -45,6 +45,8 @@ class SandboxConfig:
     twilio_numbers: set[str] = field(default_factory=lambda: {"+15005550006"})
     event_webhook_url: str | None = None
     keep_bodies: bool = True  # False for million-message benchmarks: keep metadata only
+    # False: no delivery/engagement webhooks at all (benchmarks measuring sends alone).
+    webhooks: bool = True
     # SendGrid's Email Activity API answers 6 requests a minute per account (documented).
     activity_requests_per_minute: int = 6
 

@@ -150,15 +150,16 @@ def routes(sandbox: Sandbox) -> list[Route]:
         sandbox.sms.append(message)
         sandbox.sms_by_sid[sid] = message
         sandbox.count_accepted("twilio", touch_id)
-        sandbox.engagement.sms_accepted(
-            sid=sid,
-            account_sid=sandbox.config.twilio_account_sid,
-            to=to,
-            from_=from_,
-            accepted_at=now,
-            status_callback=callback,
-            touch_id=touch_id,
-        )
+        if sandbox.config.webhooks:
+            sandbox.engagement.sms_accepted(
+                sid=sid,
+                account_sid=sandbox.config.twilio_account_sid,
+                to=to,
+                from_=from_,
+                accepted_at=now,
+                status_callback=callback,
+                touch_id=touch_id,
+            )
         return JSONResponse(_public(message), status_code=201)
 
     async def fetch(request: Request) -> Response:

@@ -74,6 +74,12 @@ def demo(
 def sandbox_serve(
     sendgrid_port: int = typer.Option(8971, help="SendGrid emulator port."),
     twilio_port: int = typer.Option(8972, help="Twilio emulator port."),
+    keep_bodies: bool = typer.Option(
+        True, help="Keep message bodies for inspection (off for million-message runs)."
+    ),
+    webhooks: bool = typer.Option(
+        True, help="Post delivery and engagement events to Touchline's API (TOUCHLINE_PUBLIC_URL)."
+    ),
 ) -> None:
     """Run the SendGrid and Twilio emulators in the foreground."""
     from sandbox import Sandbox, SandboxConfig, SandboxServer
@@ -86,7 +92,11 @@ def sandbox_serve(
             twilio_account_sid=settings.twilio_account_sid,
             twilio_auth_token=settings.twilio_auth_token.get_secret_value(),
             twilio_numbers={"+15005550006", settings.sms_from},
-            event_webhook_url=f"{settings.public_url.rstrip('/')}/webhooks/sendgrid/events",
+            event_webhook_url=f"{settings.public_url.rstrip('/')}/webhooks/sendgrid/events"
+            if webhooks
+            else None,
+            keep_bodies=keep_bodies,
+            webhooks=webhooks,
         )
     )
     server = SandboxServer(sandbox, sendgrid_port=sendgrid_port, twilio_port=twilio_port)

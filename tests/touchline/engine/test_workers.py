@@ -139,12 +139,12 @@ def test_a_worker_killed_mid_batch_leaves_every_step_executed_once(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # SKIP LOCKED is PostgreSQL's
 def test_workers_side_by_side_on_postgresql_never_execute_a_step_twice(
     settings: Settings, db: Database, catalog: TemplateCatalog, emulators: SandboxServer,
     sandbox_client: SandboxClient, tmp_path: Path,
 ) -> None:  # fmt: skip
-    if not db.is_postgres:
-        pytest.skip("SKIP LOCKED claims are PostgreSQL's; SQLite serialises writers anyway")
+    assert db.is_postgres
     segment = audience(db, catalog, tmp_path, 600)
     for provider in ("sendgrid", "twilio"):
         sandbox_client.faults(provider, latency_ms=10)

@@ -1,0 +1,203 @@
+"""`make bench`: a 100,000-customer launch over email and SMS on SQLite and PostgreSQL,
+against its floor and the naive design, and the memory of a 1,000,000-customer launch.
+
+    python -m bench.run [--customers N] [--naive-sample N] [--million N] [--backends sqlite,postgresql]
+
+Every ratio compares figures measured in this run, on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench._support import (
+    Emulators,
+    database,
+    postgres_available,
+    run_phase,
+    seed,
+    segment_file,
+)
+
+console = Console(width=150)
+
+
+def backend_run(
+    backend: str, customers: int, sample: int, workdir: Path, emulators: Emulators
+) -> dict[str, Any]:
+    env = {**emulators.env(), "TOUCHLINE_MARKETING_CAP": "0"}  # one campaign, three designs
+    with database(backend, workdir) as url:
+        with console.status(f"[{backend}] seeding {customers:,} customers through the intake"):
+            seeded = seed(url, customers)
+        segment = segment_file(workdir / f"segment-{customers}.csv", customers)
+        with console.status(f"[{backend}] floor: decide + render + insert, no Prefect, no HTTP"):
+            floor = run_phase("floor", url, workdir, env, "--segment", str(segment))
+        ours = {}
+        for processes in (1, 2):
+            emulators.reset()
+            with console.status(
+                f"[{backend}] ours: launch + advance flows ({processes} process), SDKs, emulators"
+            ):
+                ours[processes] = run_phase(
+                    "ours",
+                    url,
+                    workdir,
+                    env,
+                    "--segment",
+                    str(segment),
+                    "--processes",
+                    str(processes),
+                )
+            ours[processes]["stats"] = emulators.stats()
+        naive_segment = segment_file(workdir / f"segment-{sample}.csv", sample)
+        with console.status(f"[{backend}] naive: one Prefect task per touch, {sample} touches"):
+            naive = run_phase("naive", url, workdir, env, "--segment", str(naive_segment))
+    return {
+        "backend": backend,
+        "seed_seconds": seeded,
+        "floor": floor,
+        "ours": ours,
+        "naive": naive,
+    }
+
+
+def million(count: int, workdir: Path) -> dict[str, Any]:
+    """Memory of a launch too big to hold: customers inserted directly (setup, not measured),
+    then the launch streamed from the file."""
+    from sqlalchemy import insert
+
+    from bench._support import NOW
+    from bench._support import seed as seed_journey
+    from touchline.db import Database
+    from touchline.record import Customer
+
+    with database("sqlite", workdir) as url:
+        seed_journey(url, 0)
+        db = Database(url)
+        began = time.perf_counter()
+        with db.session() as session:
+            step = 20_000
+            for start in range(0, count, step):
+                session.execute(
+                    insert(Customer),
+                    [
+                        {"id": f"b{n:07d}", "attributes": {}, "created_at": NOW, "updated_at": NOW}
+                        for n in range(start, min(start + step, count))
+                    ],
+                )
+            session.commit()
+        db.dispose()
+        inserted = time.perf_counter() - began
+        segment = segment_file(workdir / f"segment-{count}.csv", count)
+        small = segment_file(workdir / "segment-small.csv", count // 10)
+        small_run = run_phase("launch", url, workdir, {}, "--segment", str(small))
+        big_run = run_phase("launch", url, workdir, {}, "--segment", str(segment))
+    return {"customers": count, "insert_seconds": inserted, "small": small_run, "big": big_run,
+            "file_mib": segment.stat().st_size / 2**20}  # fmt: skip
+
+
+def report(results: list[dict[str, Any]], big: dict[str, Any] | None, customers: int) -> None:
+    table = Table(title=f"Launch of {customers:,} customers over email + SMS", header_style="bold")
+    for column in (
+        "backend",
+        "design",
+        "touches",
+        "seconds",
+        "touches/s",
+        "vs floor",
+        "vs naive",
+        "peak RSS",
+    ):
+        table.add_column(column, justify="left" if column in ("backend", "design") else "right")
+    for r in results:
+        floor_rate = r["floor"]["touches"] / r["floor"]["seconds"]
+        naive_rate = r["naive"]["sent"] / r["naive"]["seconds"]
+        rows = [("floor: decide+render+insert, no Prefect/HTTP", r["floor"]["touches"], r["floor"])]
+        for processes, phase in sorted(r["ours"].items()):
+            rows.append(
+                (
+                    f"Touchline, {processes} process{'es' if processes > 1 else ''}",
+                    phase["sent"],
+                    phase,
+                )
+            )
+        rows.append(("naive: a Prefect task per touch", r["naive"]["sent"], r["naive"]))
+        r["ratios"] = {}
+        for design, touches, phase in rows:
+            rate = touches / phase["seconds"]
+            r["ratios"][design] = {
+                "vs_floor": rate / floor_rate,
+                "vs_naive": rate / naive_rate,
+                "rate": rate,
+            }
+            table.add_row(
+                r["backend"], design, f"{touches:,}", f"{phase['seconds']:.1f}", f"{rate:,.0f}",
+                f"{rate / floor_rate:.0%}", f"{rate / naive_rate:.1f}×", f"{phase['peak_rss_mib']:.0f} MiB",
+            )  # fmt: skip
+    console.print(table)
+    console.print(
+        "Targets: Touchline ≥ 25% of the floor and ≥ 20× the naive design; peak RSS < 1 GiB."
+    )
+    for r in results:
+        for processes, phase in sorted(r["ours"].items()):
+            stats = phase["stats"]
+            console.print(
+                f"[bold]{r['backend']}[/], {processes} process(es): launch {phase['launch_seconds']:.1f} s "
+                f"+ advance {phase['advance_seconds']:.1f} s; the emulators accepted "
+                f"{stats['accepted']['sendgrid']:,} emails and {stats['accepted']['twilio']:,} SMS; "
+                f"{len(stats['duplicate_touches'])} touches received twice."
+            )
+    if big:
+        console.print(
+            f"[bold]Launch memory[/] (SQLite, streamed): {big['customers']:,} customers "
+            f"({big['file_mib']:.0f} MiB file) enrolled in {big['big']['seconds']:.1f} s, peak RSS "
+            f"[bold]{big['big']['peak_rss_mib']:.0f} MiB[/]; a tenth of the segment: "
+            f"{big['small']['peak_rss_mib']:.0f} MiB — memory does not grow with the segment."
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--naive-sample", type=int, default=500)
+    parser.add_argument("--million", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "postgresql" in backends and (reason := postgres_available()):
+        if os.environ.get("CI"):
+            raise SystemExit(f"PostgreSQL is required in CI: {reason}")
+        console.print(f"[yellow]PostgreSQL skipped: {reason}[/]")
+        backends.remove("postgresql")
+    with tempfile.TemporaryDirectory(prefix="touchline-bench-") as tmp:
+        workdir = Path(tmp)
+        emulators = Emulators(workdir)
+        try:
+            results = [
+                backend_run(b, args.customers, args.naive_sample, workdir, emulators)
+                for b in backends
+            ]
+        finally:
+            emulators.close()
+        big = million(args.million, workdir) if args.million else None
+    report(results, big, args.customers)
+    if args.json:
+        args.json.write_text(
+            json.dumps({"results": results, "million": big}, indent=2, default=str)
+        )
+
+
+if __name__ == "__main__":
+    main()
