@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint sandbox clean help
+.PHONY: demo test lint sandbox clean help bench
 
 help:
 	@echo "make demo    run the welcome journey end to end on ~1,000 synthetic customers"
@@ -25,6 +25,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

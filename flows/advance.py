@@ -6,6 +6,9 @@ the simulated time. Each batch is one task run: its name says how much it did.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from prefect import flow, get_run_logger, task
@@ -18,6 +21,25 @@ from flows import _runtime
 from touchline.clock import SystemClock
 from touchline.engine import BatchReport, advance_next_batch
 from touchline.engine.report import reasons_markdown, touch_table
+
+
+@contextmanager
+def _api_shared_with_children() -> Iterator[None]:
+    """In ephemeral mode (no PREFECT_API_URL) every child process would start a Prefect
+    server of its own — seconds of CPU each, and runs recorded by the wrong server. The
+    children inherit the environment when they start, so it names this process's server
+    while the pool starts, and is restored after."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url)
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
 
 
 class ProviderConfigurationFailure(RuntimeError):
@@ -47,24 +69,26 @@ def advance_journeys(
     now = as_of or SystemClock().now()
     logger = get_run_logger()
     total = BatchReport()
-    number = 0
+    done = 0
 
-    def log(report: BatchReport) -> None:
-        logger.info(
-            "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
-            number, report.claimed, report.count("sent"), report.count("skipped"), report.count("failed"),
-        )  # fmt: skip
+    def record(report: BatchReport) -> None:
+        nonlocal done
+        total.merge(report)
+        if report.claimed:
+            done += 1
+            logger.info(
+                "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
+                done, report.claimed, report.count("sent"), report.count("skipped"), report.count("failed"),
+            )  # fmt: skip
 
     if processes <= 1:
         for number in range(1, max_batches + 1):
             report = advance_batch.with_options(task_run_name=f"batch {number}")(now, batch_size)
-            total.merge(report)
-            if report.claimed:
-                log(report)
+            record(report)
             if report.claimed == 0 or report.aborted:
                 break
     else:
-        with ProcessPoolTaskRunner(max_workers=processes) as runner:
+        with _api_shared_with_children(), ProcessPoolTaskRunner(max_workers=processes) as runner:
             lanes = {
                 runner.submit(
                     advance_batch.with_options(task_run_name=f"batch {n + 1}"),
@@ -77,9 +101,7 @@ def advance_journeys(
                 finished = next(as_completed(lanes))
                 lanes.discard(finished)
                 report = finished.result()
-                total.merge(report)
-                if report.claimed:
-                    log(report)
+                record(report)
                 if report.claimed and not report.aborted and number < max_batches:
                     number += 1
                     lanes.add(

@@ -51,3 +51,38 @@ def test_a_launch_through_prefect_is_sent_once_per_customer(
     received = Counter(m["touch_id"] for m in sandbox_client.emails() + sandbox_client.sms())
     assert 45 <= len(sent) <= 60  # a tenth or so held out
     assert all(received[touch] == 1 for touch in sent)
+
+
+def test_the_advance_flow_in_two_processes_sends_each_touch_once(
+    settings: Settings, db: Database, emulators: SandboxServer, sandbox_client: SandboxClient,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    from flows import _runtime
+    from flows.advance import advance_journeys
+    from flows.launch import launch_campaign
+
+    _runtime.reset()
+    customers = [f"p{n}" for n in range(1, 201)]
+    send(db, *(customer(c) for c in customers))
+    csv = tmp_path / "parallel.csv"
+    csv.write_text("customer_id\n" + "\n".join(customers) + "\n")
+    launch_campaign("winter_sale", str(csv), as_of=START)
+
+    totals = [
+        advance_journeys(as_of=START + timedelta(hours=h), batch_size=20, processes=2)
+        for h in (0, 12)
+    ]
+
+    with db.session() as session:
+        sent = set(
+            session.execute(
+                select(Touch.id)
+                .join(Interaction, Interaction.touch_id == Touch.id)
+                .where(Touch.journey_key == "winter_sale", Interaction.kind == "sent")
+            ).scalars()
+        )
+    received = Counter(m["touch_id"] for m in sandbox_client.emails() + sandbox_client.sms())
+    assert len(sent) >= 150
+    # The sign-ups' welcome emails went in the same runs.
+    assert sum(t["sent"] for t in totals) == len(sent) + 200
+    assert all(received[touch] == 1 for touch in sent)
