@@ -25,8 +25,10 @@ def launch_id(journey_key: str, name: str) -> str:
     return _derive("launch", journey_key, name)
 
 
-def touch_id(enrollment_id: str, step_id: str) -> str:
-    return _derive("touch", enrollment_id, step_id)
+def touch_id(enrollment_id: str, step_id: str, visit: int = 1) -> str:
+    if visit == 1:
+        return _derive("touch", enrollment_id, step_id)
+    return _derive("touch", enrollment_id, step_id, str(visit))
 
 
 def interaction_id(*parts: str) -> str:

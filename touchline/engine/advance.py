@@ -27,6 +27,7 @@ from touchline.engine.steps.send import run_send
 from touchline.engine.steps.split import run_split
 from touchline.engine.steps.wait import run_wait
 from touchline.engine.transitions import Continue, End, Park, Transition
+from touchline.engine.visits import with_visit_completed
 from touchline.journeys.model import (
     EXIT,
     BranchStep,
@@ -137,6 +138,10 @@ def _apply(
     report: BatchReport,
 ) -> bool:
     """Apply a transition in memory; True when the enrollment runs again this batch."""
+    if isinstance(transition, Continue | End) and enrollment.current_step:
+        # A journey may loop back to a step (through a wait): each visit of a send step
+        # is its own touch, numbered by the visits completed before it.
+        enrollment.context = with_visit_completed(enrollment.context, enrollment.current_step)
     if isinstance(transition, Continue):
         if transition.next_step is None:
             transition = End(COMPLETED, "reached the end of the journey")

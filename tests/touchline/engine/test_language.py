@@ -565,3 +565,45 @@ def test_best_time_sends_at_the_customers_own_hour(
     assert "opened 5 of 5 times around 20:00" in " ".join(decision_reasons(db, "owl", "hello"))
     advance(engine, START.replace(hour=20))
     assert len(sandbox_client.emails()) == 2
+
+
+def test_a_journey_that_loops_back_to_a_send_step_sends_a_new_touch_each_visit(
+    engine: Engine, db: Database, catalog: TemplateCatalog, sandbox_client: SandboxClient
+) -> None:
+    journey(
+        db,
+        catalog,
+        HEAD
+        + """steps:
+  - {id: hello, type: send, channel: email, template: welcome/welcome}
+  - {id: a_day, type: wait, duration: 1d}
+  - id: opened_yet
+    type: branch
+    if: {step: hello, engaged: opened}
+    then: exit
+    else: hello
+""",
+    )
+    send(db, customer("c1"))
+    for day in range(3):
+        advance(engine, START + timedelta(days=day))
+        advance(engine, START + timedelta(days=day))  # a replayed run sends nothing more
+
+    with db.session() as session:
+        touches = (
+            session.execute(
+                select(Touch.id).where(Touch.journey_key == "test").order_by(Touch.created_at)
+            )
+            .scalars()
+            .all()
+        )
+        [enrollment] = (
+            session.execute(select(Enrollment).where(Enrollment.journey_key == "test"))
+            .scalars()
+            .all()
+        )
+    assert len(touches) == len(set(touches)) == 3
+    assert touches[0] == ids.touch_id(enrollment.id, "hello")  # the first visit's id is unchanged
+    assert enrollment.context["visits"] == {"hello": 3, "a_day": 2, "opened_yet": 2}
+    received = [m["touch_id"] for m in sandbox_client.emails()]
+    assert sorted(received) == sorted(touches)

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from touchline import ids
 from touchline.db import chunked
 from touchline.engine.conditions import holds
 from touchline.engine.transitions import Continue, Transition
+from touchline.engine.visits import last_touch_id
 from touchline.journeys.model import BranchStep, JourneyDefinition
 from touchline.record import Customer, Enrollment, Interaction
 
@@ -57,7 +57,7 @@ class _Facts:
 
     def engaged(self, step_id: str, enrollment_id: str) -> set[str]:
         if step_id not in self._engagement:
-            by_touch = {ids.touch_id(e.id, step_id): e.id for e in self.enrollments}
+            by_touch = {last_touch_id(e.id, e.context, step_id): e.id for e in self.enrollments}
             found: dict[str, set[str]] = defaultdict(set)
             for chunk in chunked(list(by_touch)):
                 for touch_id, kind in self.session.execute(

@@ -31,6 +31,7 @@ from touchline.engine.messages import build_message, template_context
 from touchline.engine.reconcile import ask_providers, in_doubt, marker_rows, new_dispatch_id
 from touchline.engine.report import BatchReport
 from touchline.engine.transitions import Continue, Park, Transition
+from touchline.engine.visits import current_touch_id
 from touchline.errors import TemplateError
 from touchline.journeys.model import BestTime, JourneyDefinition, SendStep
 from touchline.record import Consent, Enrollment, Interaction, Touch
@@ -48,7 +49,7 @@ def run_send(
     report: BatchReport,
 ) -> dict[str, Transition]:
     next_step = journey.next_step_id(step.id)
-    touch_ids = {e.id: ids.touch_id(e.id, step.id) for e in enrollments}
+    touch_ids = {e.id: current_touch_id(e.id, e.context, step.id) for e in enrollments}
     touches: dict[str, dict[str, Any]] = {
         t.id: {"channel": t.channel, "address": t.address, "scheduled_for": t.scheduled_for}
         for t in session.execute(select(Touch).where(Touch.id.in_(touch_ids.values()))).scalars()
