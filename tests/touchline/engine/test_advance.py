@@ -259,14 +259,20 @@ def test_a_replayed_batch_sends_nothing_twice(
     engine: Engine, db: Database, sandbox_client: SandboxClient
 ) -> None:
     send_events(db, signup("c1"), signup("c2"))
-    advance(engine, START)
-    # As if the worker died after sending but before saving the enrollments' new step:
     with db.session() as session:
-        session.execute(
-            update(Enrollment).values(
-                current_step="welcome_email", next_action_at=START, lease_owner=None
-            )
-        )
+        before = {e.id: e.context for e in session.execute(select(Enrollment)).scalars()}
+    advance(engine, START)
+    # As if the worker died after sending but before saving the enrollments' new state:
+    with db.session() as session:
+        for enrollment_id, context in before.items():
+            session.execute(
+                update(Enrollment)
+                .where(Enrollment.id == enrollment_id)
+                .values(
+                    current_step="welcome_email", next_action_at=START, lease_owner=None,
+                    context=context,
+                )
+            )  # fmt: skip
     report = advance(engine, START + timedelta(minutes=1))
     assert report.claimed == 2 and report.count("sent") == 0
     assert len(sandbox_client.emails()) == 2
