@@ -169,35 +169,29 @@ def simulate(
     in seconds. Prints the funnel, touches, skips, endings and conversions; sends nothing real."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from touchline.demo.dry_run import DEFAULT_START, DryRunError, dry_run
+    from touchline.demo.dry_run import DEFAULT_START, dry_run
 
     loaded = _find(journey)
     out = console()
     start = DEFAULT_START
     hours = days * 24
-    try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[at]}"),
-            TimeElapsedColumn(),
-            console=out,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(
-                f"{loaded.definition.key}: {customers:,} customers", total=hours, at=""
-            )
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[at]}"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{loaded.definition.key}: {customers:,} customers", total=hours, at="")
 
-            def progress(at: datetime) -> None:
-                done = (at - start).total_seconds() / 3600
-                bar.update(task, completed=min(done, hours), at=f"{at:%a %d %b %H:%M} UTC")
+        def progress(at: datetime) -> None:
+            done = (at - start).total_seconds() / 3600
+            bar.update(task, completed=min(done, hours), at=f"{at:%a %d %b %H:%M} UTC")
 
-            result = dry_run(
-                loaded, customers=customers, days=days, seed=seed, start=start, on_progress=progress
-            )
-    except DryRunError as exc:
-        out.print(f"[red]✗[/] {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+        result = dry_run(
+            loaded, customers=customers, days=days, seed=seed, start=start, on_progress=progress
+        )
     print_dry_run(out, result)
     if result.problems or not result.consistent:
         raise typer.Exit(1)
@@ -230,7 +224,11 @@ def _print_headline(out: Console, result: DryRunResult) -> None:
     )
     not_entered = result.triggers - entered
     out.print(
-        f"{result.triggers:,} {result.trigger_event} events → [bold]{entered:,} entered[/]"
+        (
+            f"{result.triggers:,} customers launched as one segment → [bold]{entered:,} entered[/]"
+            if result.launched
+            else f"{result.triggers:,} {result.trigger_event} events → [bold]{entered:,} entered[/]"
+        )
         + (f" ({not_entered:,} did not: trigger filter or re-entry rule)" if not_entered else "")
         + (
             f"; {result.holdout:,} of them in the holdout ({_pct(result.holdout, entered)})"

@@ -56,6 +56,7 @@ from touchline.journeys.model import (
     WaitStep,
 )
 from touchline.journeys.store import publish
+from touchline.launch import launch
 from touchline.record import Enrollment, Interaction, Touch
 from touchline.record.enrollments import ACTIVE
 from touchline.record.touches import (
@@ -83,8 +84,13 @@ PROVIDER_CHANNEL = {"sendgrid": "email", "twilio": "sms"}
 _MISSING = object()
 
 
-class DryRunError(ValueError):
-    """The journey cannot be dry-run (a launch to a segment has no trigger events)."""
+# What carries a launched journey's audience (profiles, consents) into the record; no
+# journey triggers on it.
+PROFILE_EVENT = "customer.imported"
+
+
+def _entry_event(definition: JourneyDefinition) -> str:
+    return definition.trigger.event or PROFILE_EVENT
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class DryRunResult:
     start: datetime
     horizon: datetime
     trigger_event: str | None = None
+    launched: bool = False  # entered by a launch to the whole audience, not by events
     goal: str | None = None  # "order.placed within 1w"
     events: Counter[str] = field(default_factory=Counter)  # generated, by type
     enrolled: int = 0
@@ -163,11 +170,6 @@ def dry_run(
 ) -> DryRunResult:
     """Run ``loaded`` for ``customers`` synthetic customers over ``days`` simulated days."""
     definition = loaded.definition
-    if definition.trigger.event is None:
-        raise DryRunError(
-            f"{definition.key} starts with a launch to a segment, not an event: "
-            "a dry run needs a journey triggered by an event"
-        )
     began = time.perf_counter()
     horizon = start + timedelta(days=days)
     events = synthetic_events(definition, customers, days, seed, start)
@@ -180,7 +182,8 @@ def dry_run(
         start,
         horizon,
         events=Counter(e["type"] for e in events),
-        trigger_event=definition.trigger.event,
+        trigger_event=_entry_event(definition),
+        launched=definition.trigger.segment,
         goal=(
             f"{definition.goal.event} within {format_duration(definition.goal.within)}"
             if definition.goal
@@ -310,9 +313,26 @@ def _run(
         workdir=home / "events",
         on_advance=lambda at, _run: on_progress(at),
     )
+    pending = list(events)
+    if result.launched:
+        # A launched journey: the audience's profiles go in first, then the whole audience
+        # is launched as one segment file, exactly as `touchline launch` would.
+        profiles = [e for e in pending if e["type"] == PROFILE_EVENT]
+        pending = [e for e in pending if e["type"] != PROFILE_EVENT]
+        report = ingest(
+            db,
+            ((n, json.dumps(e)) for n, e in enumerate(profiles, 1)),
+            now=result.start,
+            source=SOURCE,
+        )
+        intake.merge(report)
+        segment = home / "segment.csv"
+        segment.write_text(
+            "customer_id\n" + "".join(f"{e['customer_id']}\n" for e in profiles), encoding="utf-8"
+        )
+        launch(db, result.journey_key, segment, now=result.start, name="dry-run")
     # The simulation feeds events in at its own jumps (up to hours apart); running it tick
     # by tick makes each event arrive within EVENT_TICK of when it happened.
-    pending = list(events)
     for tick in event_ticks(events, result.start, result.horizon):
         if tick <= clock.now():
             continue
@@ -344,7 +364,8 @@ def synthetic_events(
 ) -> list[dict[str, Any]]:
     """Trigger events (the audience's sign-ups, retyped and spread over the first day) and
     the events that follow, sorted by time. Only events before the horizon."""
-    assert definition.trigger.event is not None
+    launched = definition.trigger.event is None
+    entry = _entry_event(definition)
     horizon = start + timedelta(days=days)
     first_day = min(timedelta(days=1), horizon - start).total_seconds()
     audience = build_audience(customers, start, seed, broken=0)
@@ -353,8 +374,9 @@ def synthetic_events(
     for line in audience.signups:
         signup = json.loads(line)
         customer = signup["customer_id"]
-        at = start + timedelta(seconds=rng.uniform(0, first_day))
-        payload = trigger_payload(definition.trigger.event, signup, rng)
+        # A launch enrolls everyone at the start; events trickle in over the first day.
+        at = start if launched else start + timedelta(seconds=rng.uniform(0, first_day))
+        payload = trigger_payload(entry, signup, rng)
         profile = dict(signup.get("profile") or {})
         attributes = dict(profile.get("attributes") or {})
         if definition.trigger.where is not None:
@@ -365,7 +387,7 @@ def synthetic_events(
             signup
             | {
                 "id": f"{SOURCE}-{customer}-trigger",
-                "type": definition.trigger.event,
+                "type": entry,
                 "occurred_at": at.isoformat(),
                 "source": SOURCE,
                 "payload": payload,

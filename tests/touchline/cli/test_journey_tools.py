@@ -227,12 +227,11 @@ def test_simulate_prints_the_funnel_and_the_cross_check() -> None:
     assert "✓ the Twilio emulator accepted" in output
 
 
-def test_simulate_refuses_a_journey_started_by_a_launch(tmp_path: Path) -> None:
-    path = tmp_path / "launched.yaml"
-    path.write_text(
-        "key: launched\nname: Launched\ntrigger: segment\n"
-        "steps:\n  - {id: pause, type: wait, duration: 1d}\n"
-    )
-    result = runner.invoke(app, ["journeys", "simulate", str(path)])
-    assert result.exit_code == 1
-    assert "✗ launched starts with a launch to a segment, not an event" in result.output
+def test_a_launched_journey_is_dry_run_as_one_segment_launch() -> None:
+    run = dry_run(loaded("winter_sale"), customers=120, days=3, seed=5, start=START)
+    assert run.launched and run.triggers == 120 and run.enrolled == 120
+    assert 0 < run.holdout < 30  # a tenth or so held out
+    announce = run.funnel[0]
+    assert announce.step_id == "announce" and announce.reached == 120
+    assert sum(announce.outcomes.values()) == 120
+    assert run.sent and run.consistent and run.problems == []
