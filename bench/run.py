@@ -120,7 +120,11 @@ def report(results: list[dict[str, Any]], big: dict[str, Any] | None, customers:
         table.add_column(column, justify="left" if column in ("backend", "design") else "right")
     for r in results:
         floor_rate = r["floor"]["touches"] / r["floor"]["seconds"]
-        naive_rate = r["naive"]["sent"] / r["naive"]["seconds"]
+        # The naive design at its best: whichever of its two forms was faster in this run.
+        naive_rate = max(
+            r["naive"]["sent"] / r["naive"]["seconds"],
+            r["naive"]["loop"]["sent"] / r["naive"]["loop"]["seconds"],
+        )
         rows = [("floor: decide+render+insert, no Prefect/HTTP", r["floor"]["touches"], r["floor"])]
         for processes, phase in sorted(r["ours"].items()):
             rows.append(
@@ -147,8 +151,8 @@ def report(results: list[dict[str, Any]], big: dict[str, Any] | None, customers:
             )  # fmt: skip
     console.print(table)
     console.print(
-        "Targets: Touchline ≥ 25% of the floor and ≥ 20× the naive design (its faster form, "
-        ".map on threads); peak RSS < 1 GiB. Peak RSS is the measured process's own; the "
+        "Targets: Touchline ≥ 25% of the floor and ≥ 20× the naive design (the faster of its "
+        "two forms); peak RSS < 1 GiB. Peak RSS is the measured process's own; the "
         "largest child process (batch processes, Prefect's server) is given below."
     )
     for r in results:
@@ -179,7 +183,11 @@ def main() -> None:
     parser.add_argument("--million", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--reprint", type=Path, help="print the report of an earlier --json run")
     args = parser.parse_args()
+    if args.reprint:
+        reprint(args.reprint)
+        return
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if "postgresql" in backends and (reason := postgres_available()):
         if os.environ.get("CI"):
@@ -202,6 +210,14 @@ def main() -> None:
         args.json.write_text(
             json.dumps({"results": results, "million": big}, indent=2, default=str)
         )
+
+
+def reprint(path: Path) -> None:
+    """The report of an earlier run, from its --json file."""
+    saved = json.loads(path.read_text())
+    for r in saved["results"]:
+        r["ours"] = {int(k): v for k, v in r["ours"].items()}
+    report(saved["results"], saved["million"], saved["results"][0]["floor"]["touches"])
 
 
 if __name__ == "__main__":
