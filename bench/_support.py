@@ -190,8 +190,17 @@ class Emulators:
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.sendgrid_url}/_sandbox/stats", timeout=30).json()
 
-    def reset(self) -> None:
+    def reset(self, latency_ms: float = 0) -> None:
+        """Forget what was received; ``latency_ms`` makes every request take that long, as
+        a provider across the internet does (a reset clears faults, so it is set again)."""
         httpx.post(f"{self.sendgrid_url}/_sandbox/reset", json={}, timeout=30).raise_for_status()
+        if latency_ms:
+            for provider in ("sendgrid", "twilio"):
+                httpx.post(
+                    f"{self.sendgrid_url}/_sandbox/faults/{provider}",
+                    json={"latency_ms": latency_ms},
+                    timeout=30,
+                ).raise_for_status()
 
     def close(self) -> None:
         self.process.terminate()

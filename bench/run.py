@@ -32,9 +32,17 @@ console = Console(width=150)
 
 
 def backend_run(
-    backend: str, customers: int, sample: int, workdir: Path, emulators: Emulators
+    backend: str,
+    customers: int,
+    sample: int,
+    workdir: Path,
+    emulators: Emulators,
+    latency_ms: float = 0,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
     env = {**emulators.env(), "TOUCHLINE_MARKETING_CAP": "0"}  # one campaign, three designs
+    if concurrency:
+        env["TOUCHLINE_DISPATCH_CONCURRENCY"] = str(concurrency)
     with database(backend, workdir) as url:
         with console.status(f"[{backend}] seeding {customers:,} customers through the intake"):
             seeded = seed(url, customers)
@@ -43,7 +51,7 @@ def backend_run(
             floor = run_phase("floor", url, workdir, env, "--segment", str(segment))
         ours = {}
         for processes in (1, 2):
-            emulators.reset()
+            emulators.reset(latency_ms)
             with console.status(
                 f"[{backend}] ours: launch + advance flows ({processes} process), SDKs, emulators"
             ):
@@ -58,6 +66,7 @@ def backend_run(
                     str(processes),
                 )
             ours[processes]["stats"] = emulators.stats()
+        emulators.reset(latency_ms)
         naive_segment = segment_file(workdir / f"segment-{sample}.csv", sample)
         with console.status(f"[{backend}] naive: one Prefect task per touch, {sample} touches"):
             naive = run_phase("naive", url, workdir, env, "--segment", str(naive_segment))
@@ -183,6 +192,12 @@ def main() -> None:
     parser.add_argument("--million", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, help="every provider request takes this long"
+    )
+    parser.add_argument(
+        "--dispatch-concurrency", type=int, help="TOUCHLINE_DISPATCH_CONCURRENCY for the run"
+    )
     parser.add_argument("--reprint", type=Path, help="print the report of an earlier --json run")
     args = parser.parse_args()
     if args.reprint:
@@ -199,12 +214,25 @@ def main() -> None:
         emulators = Emulators(workdir)
         try:
             results = [
-                backend_run(b, args.customers, args.naive_sample, workdir, emulators)
+                backend_run(
+                    b,
+                    args.customers,
+                    args.naive_sample,
+                    workdir,
+                    emulators,
+                    args.latency_ms,
+                    args.dispatch_concurrency,
+                )
                 for b in backends
             ]
         finally:
             emulators.close()
         big = million(args.million, workdir) if args.million else None
+    if args.latency_ms or args.dispatch_concurrency:
+        console.print(
+            f"Providers answer after {args.latency_ms:.0f} ms; dispatch concurrency "
+            f"{args.dispatch_concurrency or 'default'}."
+        )
     report(results, big, args.customers)
     if args.json:
         args.json.write_text(
