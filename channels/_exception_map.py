@@ -51,7 +51,7 @@ def translated_errors(
     except (requests.ConnectionError, ConnectionError, urllib.error.URLError) as exc:
         raise TransientChannelError(f"connection failed: {exc}", provider=provider) from exc
     except TwilioException as exc:
-        raise PermanentChannelError(str(exc), provider=provider) from exc
+        raise _from_twilio_page(provider, exc) from exc
 
 
 def _from_http_status(
@@ -86,6 +86,29 @@ def _from_twilio(
     if isinstance(error, PermanentChannelError) and code in TWILIO_OPTED_OUT:
         error.recipient_opted_out = True
     return error
+
+
+def _from_twilio_page(provider: str, exc: TwilioException) -> ChannelError:
+    """Listing pages fail with a bare TwilioException("Unable to fetch page", response)
+    instead of TwilioRestException: classify it by the response it carries."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        return PermanentChannelError(str(exc), provider=provider)
+    code, message = None, f"HTTP {status}"
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+        code = str(body["code"]) if body.get("code") is not None else None
+        message = str(body.get("message") or message)
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return _from_http_status(
+        provider,
+        status,
+        f"{exc.args[0]}: {message}",
+        code,
+        dict(getattr(response, "headers", None) or {}),
+    )
 
 
 def _sendgrid_message(exc: sendgrid_http.HTTPError) -> str:

@@ -2,6 +2,7 @@
 
 ChannelError
 ├── TransientChannelError       rate limit, 5xx, timeout: retry later (maybe after retry_after)
+│   └── LookupIncomplete        a lookup of in-doubt sends stopped part-way; carries what it found
 ├── PermanentChannelError       this message will never go (invalid number, unsubscribed)
 └── ProviderConfigurationError  no message will go (bad credentials, wrong URL): stop and
                                 tell the operator; the touches stay pending for a re-run
@@ -38,6 +39,21 @@ class ChannelError(Exception):
 
 class TransientChannelError(ChannelError):
     pass
+
+
+class LookupIncomplete(TransientChannelError):
+    """Looking up in-doubt sends was cut short (rate limit, outage): ``found`` holds the
+    answers so far; the rest are still unknown — neither sent nor to be sent."""
+
+    def __init__(self, cause: ChannelError, found: dict[str, object]):
+        super().__init__(
+            f"lookup incomplete: {cause.message}",
+            provider=cause.provider,
+            code=cause.code,
+            status=cause.status,
+            retry_after=cause.retry_after,
+        )
+        self.found = found
 
 
 class PermanentChannelError(ChannelError):

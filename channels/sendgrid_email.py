@@ -14,7 +14,7 @@ from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
 
 from channels._exception_map import translated_errors
 from channels.base import EmailMessage, InDoubt, Receipt
-from channels.errors import PermanentChannelError
+from channels.errors import LookupIncomplete, PermanentChannelError, TransientChannelError
 
 
 class SendGridEmail:
@@ -93,38 +93,63 @@ class SendGridEmail:
 
         One query per attempt (the API allows 6 requests a minute), matched on recipient
         and subject: the activity list does not show custom args, only filters on them.
+        An attempt bigger than one page is then asked about touch by touch.
         """
         by_attempt: dict[str, list[InDoubt]] = defaultdict(list)
         for item in in_doubt:
             by_attempt[item.dispatch_id].append(item)
         found: dict[str, Receipt] = {}
-        for dispatch_id, items in by_attempt.items():
-            query = f"unique_args['dispatch_id']=\"{dispatch_id}\""
-            with translated_errors(self.provider):
-                response = self._client().client.messages.get(
-                    query_params={"query": query, "limit": 1000}
-                )
-            listed = json.loads(response.body or b"{}").get("messages") or []
-            claimed = set(known_ids)
-            for item in items:
-                for entry in listed:
-                    # msg_id is the X-Message-Id we would have recorded, plus a suffix
-                    # naming SendGrid's filter server.
-                    message_id = str(entry.get("msg_id", "")).split(".")[0]
-                    if (
-                        message_id not in claimed
-                        and str(entry.get("to_email", "")).lower() == item.to.lower()
-                        and _digest(str(entry.get("subject", ""))) == item.digest
-                    ):
-                        claimed.add(message_id)
-                        found[item.touch_id] = Receipt(
-                            self.provider, message_id, "accepted", {"reconciled": True}
-                        )
-                        break
+        claimed = set(known_ids)
+        try:
+            for dispatch_id, items in by_attempt.items():
+                listed = self._activity(f"unique_args['dispatch_id']=\"{dispatch_id}\"")
+                found.update(_match(items, listed, claimed))
+                if len(listed) < ACTIVITY_PAGE:
+                    continue
+                for item in items:
+                    if item.touch_id not in found:
+                        listed = self._activity(f"unique_args['touch_id']=\"{item.touch_id}\"")
+                        found.update(_match([item], listed, claimed))
+        except TransientChannelError as exc:
+            raise LookupIncomplete(exc, dict(found)) from exc
         return found
+
+    def _activity(self, query: str) -> list[dict[str, object]]:
+        with translated_errors(self.provider):
+            response = self._client().client.messages.get(
+                query_params={"query": query, "limit": ACTIVITY_PAGE}
+            )
+        return json.loads(response.body or b"{}").get("messages") or []
 
     def close(self) -> None:
         self._local = threading.local()
+
+
+ACTIVITY_PAGE = 1000  # the Email Activity API's largest page
+
+
+def _match(
+    items: Sequence[InDoubt], listed: list[dict[str, object]], claimed: set[str]
+) -> dict[str, Receipt]:
+    """In-doubt sends found in an activity listing, by recipient and subject; a message
+    id already claimed (recorded, or matched just now) is never given to a second touch."""
+    found: dict[str, Receipt] = {}
+    for item in items:
+        for entry in listed:
+            # msg_id is the X-Message-Id we would have recorded, plus a suffix naming
+            # SendGrid's filter server.
+            message_id = str(entry.get("msg_id", "")).split(".")[0]
+            if (
+                message_id not in claimed
+                and str(entry.get("to_email", "")).lower() == item.to.lower()
+                and _digest(str(entry.get("subject", ""))) == item.digest
+            ):
+                claimed.add(message_id)
+                found[item.touch_id] = Receipt(
+                    "sendgrid", message_id, "accepted", {"reconciled": True}
+                )
+                break
+    return found
 
 
 def _digest(text: str) -> str:

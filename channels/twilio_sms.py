@@ -16,6 +16,7 @@ from twilio.rest import Client
 
 from channels._exception_map import translated_errors
 from channels.base import InDoubt, Receipt, SmsMessage
+from channels.errors import LookupIncomplete, TransientChannelError
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -121,13 +122,16 @@ class TwilioSms:
         claimed = set(known_ids)
         found: dict[str, Receipt] = {}
         for item in in_doubt:
-            with translated_errors(self.provider, lambda: http.last_response_headers):
-                listed = client.messages.list(
-                    to=item.to,
-                    from_=self._from,
-                    date_sent_after=item.since - timedelta(days=1),
-                    limit=200,
-                )
+            try:
+                with translated_errors(self.provider, lambda: http.last_response_headers):
+                    listed = client.messages.list(
+                        to=item.to,
+                        from_=self._from,
+                        date_sent_after=item.since - timedelta(days=1),
+                        limit=200,
+                    )
+            except TransientChannelError as exc:
+                raise LookupIncomplete(exc, dict(found)) from exc
             for message in listed:
                 body = message.body or ""
                 if (

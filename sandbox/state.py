@@ -68,6 +68,9 @@ class Sandbox:
         self.sms_opted_out: set[str] = set()  # numbers that texted STOP (21610 on send)
         self.webhooks: Counter[str] = Counter()
         self.activity_requests: deque[float] = deque()  # monotonic times, for the rate limit
+        # Bumped by reset(): a flush that began before a reset must not post (or re-queue)
+        # the webhooks of what the reset forgot.
+        self.generation = 0
 
     # --- bookkeeping used by the provider apps ------------------------------------------
 
@@ -102,6 +105,7 @@ class Sandbox:
         }
 
     def reset(self) -> None:
+        self.generation += 1
         self.emails.clear()
         self.sms.clear()
         self.sms_by_sid.clear()
@@ -121,23 +125,28 @@ class Sandbox:
 
     async def flush(self, client: httpx.AsyncClient) -> int:
         """Post every webhook whose sandbox time has come. Returns how many were posted."""
+        generation = self.generation
         due = self.engagement.due(self.clock.now())
         if not due:
             return 0
         posted = 0
         sendgrid = [d for d in due if d.kind == "sendgrid"]
         for start in range(0, len(sendgrid), SENDGRID_BATCH):
+            if self.generation != generation:
+                return posted
             batch = sendgrid[start : start + SENDGRID_BATCH]
             if await self._post_sendgrid(client, batch):
                 posted += len(batch)
-            else:
+            elif self.generation == generation:
                 for delivery in batch:
                     self._retry_or_drop(delivery)
         for delivery in (d for d in due if d.kind == "twilio"):
+            if self.generation != generation:
+                return posted
             self._track_sms_status(delivery.body)
             if await self._post_twilio(client, delivery):
                 posted += 1
-            else:
+            elif self.generation == generation:
                 self._retry_or_drop(delivery)
         return posted
 

@@ -173,6 +173,15 @@ def routes(sandbox: Sandbox) -> list[Route]:
         return JSONResponse(_public(message))
 
     async def listing(request: Request) -> Response:
+        # The same injected faults as sending: a lookup after a crash meets outages too.
+        faults = sandbox.faults["twilio"]
+        fault, delay = faults.decide()
+        if delay:
+            await asyncio.sleep(delay)
+        if fault in ("429", "rate_limit"):
+            return twilio_error(429, 20429, "Too Many Requests")
+        if fault == "error":
+            return twilio_error(faults.plan.error_status, 20500, "Internal Server Error")
         if (denied := authenticate(request)) is not None:
             return denied
         to, from_ = request.query_params.get("To"), request.query_params.get("From")

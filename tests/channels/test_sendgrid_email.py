@@ -120,3 +120,35 @@ def test_nothing_listening_is_transient() -> None:
     )
     with pytest.raises(TransientChannelError, match="connection failed"):
         gone.send(message())
+
+
+def test_sends_in_doubt_are_found_by_attempt_and_a_cut_short_lookup_keeps_its_answers(
+    email: SendGridEmail, emulators: SandboxServer
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from channels import InDoubt, content_digest
+    from channels.errors import LookupIncomplete
+
+    sent = [
+        replace(message(f"t{n}", f"c{n}@example.com"), dispatch_id="attempt-1") for n in range(3)
+    ]
+    receipts = {m.touch_id: email.send(m) for m in sent[:2]}  # the third never left
+    since = datetime.now(UTC)
+    doubt = [InDoubt(m.touch_id, m.to, content_digest(m), "attempt-1", since) for m in sent]
+
+    found = email.find_sent(doubt, frozenset())
+    assert {t: r.provider_message_id for t, r in found.items()} == {
+        t: r.provider_message_id for t, r in receipts.items()
+    }
+    # A message already recorded for another touch is never claimed again.
+    assert "t0" not in email.find_sent(doubt, frozenset({receipts["t0"].provider_message_id}))
+
+    # Six lookups a minute: the next attempt's lookup is refused, and says what it knew.
+    for _ in range(4):
+        email.find_sent(doubt[:1], frozenset())
+    with pytest.raises(LookupIncomplete) as refused:
+        email.find_sent(doubt, frozenset())
+    assert refused.value.found == {} and refused.value.retry_after is not None
+    assert emulators.sandbox.activity_requests  # the limit is the emulator's, as SendGrid's

@@ -129,3 +129,26 @@ def test_too_many_concurrent_requests_get_429_with_twilios_headers(
     assert throttled.json()["code"] == 20429
     assert int(throttled.headers["Twilio-Concurrent-Requests"]) > 2
     assert "Twilio-Request-Duration" in throttled.headers
+
+
+def test_sms_in_doubt_are_found_by_recipient_and_body(
+    sms: TwilioSms, sandbox_client: SandboxClient
+) -> None:
+    from datetime import UTC, datetime
+
+    from channels import InDoubt, content_digest
+    from channels.errors import LookupIncomplete
+
+    sent = SmsMessage("t1", "+14155550101", "Hello from the sale")
+    receipt = sms.send(sent)
+    never = SmsMessage("t2", "+14155550102", "Hello from the sale")
+    since = datetime.now(UTC)
+    doubt = [InDoubt(m.touch_id, m.to, content_digest(m), "a1", since) for m in (sent, never)]
+
+    found = sms.find_sent(doubt, frozenset())
+    assert list(found) == ["t1"] and found["t1"].provider_message_id == receipt.provider_message_id
+    assert sms.find_sent(doubt, frozenset({receipt.provider_message_id})) == {}
+
+    sandbox_client.faults("twilio", error_rate=1.0)
+    with pytest.raises(LookupIncomplete):
+        sms.find_sent(doubt, frozenset())

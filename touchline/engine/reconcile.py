@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels import Channel, ChannelError, InDoubt, Receipt, content_digest
+from channels.errors import LookupIncomplete
 from touchline import ids
 from touchline.db import chunked
 from touchline.engine.dispatch import Outgoing
@@ -96,6 +97,11 @@ def ask_providers(
         known = _recorded_ids(session, channel_name, {customer_of[t] for t in touch_ids}, since)
         try:
             answer = channels[channel_name].find_sent(items, known)
+        except LookupIncomplete as exc:
+            # What was found is certain; the rest stays unknown and waits.
+            receipts.update(exc.found)  # type: ignore[arg-type]
+            errors.update((t, exc) for t in touch_ids if t not in exc.found)
+            continue
         except ChannelError as exc:
             errors.update((t, exc) for t in touch_ids)
             continue
