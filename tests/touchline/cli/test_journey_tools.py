@@ -14,7 +14,8 @@ from tests.conftest import START
 from touchline.cli import app
 from touchline.config import PROJECT_ROOT, reset_settings_cache
 from touchline.content import TemplateCatalog
-from touchline.demo.dry_run import DryRunResult, dry_run, fill, synthetic_events
+from touchline.demo.dry_run import DryRunResult, dry_run
+from touchline.demo.dry_run_events import fill, synthetic_events
 from touchline.engine.conditions import holds
 from touchline.journeys import LoadedJourney, load_journey
 from touchline.journeys.loader import parse_journey
