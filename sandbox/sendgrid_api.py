@@ -43,6 +43,19 @@ def errors(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def too_many_requests(limit: int, reset: int) -> Response:
+    """SendGrid's 429: the limit, nothing remaining, and the epoch second it resets."""
+    return errors(
+        429,
+        (None, "too many requests"),
+        headers={
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset),
+        },
+    )
+
+
 def routes(sandbox: Sandbox) -> list[Route]:
     async def mail_send(request: Request) -> Response:
         raw = await request.body()  # a real server has the request before it is slow
@@ -54,16 +67,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
             sandbox.count_attempt("sendgrid", None)
             # Epoch seconds of the window's end, at least the next full second.
             reset = int(time.time()) + max(2, math.ceil(faults.seconds_until_token()))
-            limit = int(faults.plan.rate_limit_per_second) or 600
-            return errors(
-                429,
-                (None, "too many requests"),
-                headers={
-                    "X-RateLimit-Limit": str(limit),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(reset),
-                },
-            )
+            return too_many_requests(int(faults.plan.rate_limit_per_second) or 600, reset)
         if fault == "error":
             sandbox.count_attempt("sendgrid", None)
             status = faults.plan.error_status
@@ -155,15 +159,8 @@ def routes(sandbox: Sandbox) -> list[Route]:
         while window and window[0] <= now - 60:
             window.popleft()
         if limit_per_minute and len(window) >= limit_per_minute:
-            reset = int(time.time() + 60 - (now - window[0])) + 1
-            return errors(
-                429,
-                (None, "too many requests"),
-                headers={
-                    "X-RateLimit-Limit": str(limit_per_minute),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(reset),
-                },
+            return too_many_requests(
+                limit_per_minute, int(time.time() + 60 - (now - window[0])) + 1
             )
         window.append(now)
         try:
