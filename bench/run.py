@@ -2,6 +2,11 @@
 against its floor and the naive design, and the memory of a 1,000,000-customer launch.
 
     python -m bench.run [--customers N] [--naive-sample N] [--million N] [--backends sqlite,postgresql]
+                        [--refresh-rows N] [--decision-customers N] [--preferences-only]
+
+The preference center's part (bench/preferences.py): the effectiveness refresh over
+``--refresh-rows`` interaction rows against a bare pandas group-by, and decision latency
+for one customer and for a batch of ``--decision-customers``.
 
 Every ratio compares figures measured in this run, on this machine.
 """
@@ -199,9 +204,20 @@ def main() -> None:
         "--dispatch-concurrency", type=int, help="TOUCHLINE_DISPATCH_CONCURRENCY for the run"
     )
     parser.add_argument("--reprint", type=Path, help="print the report of an earlier --json run")
+    parser.add_argument(
+        "--refresh-rows", type=int, default=10_000_000,
+        help="interaction rows for the effectiveness refresh (0 to skip the preference center)",
+    )  # fmt: skip
+    parser.add_argument("--decision-customers", type=int, default=100_000)
+    parser.add_argument(
+        "--preferences-only", action="store_true", help="only the preference center's part"
+    )
     args = parser.parse_args()
     if args.reprint:
         reprint(args.reprint)
+        return
+    if args.preferences_only:
+        preferences(args.refresh_rows, args.decision_customers, args.json)
         return
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if "postgresql" in backends and (reason := postgres_available()):
@@ -238,6 +254,23 @@ def main() -> None:
         args.json.write_text(
             json.dumps({"results": results, "million": big}, indent=2, default=str)
         )
+    if args.refresh_rows:
+        preferences(
+            args.refresh_rows,
+            args.decision_customers,
+            args.json.with_suffix(".preferences.json") if args.json else None,
+        )
+
+
+def preferences(rows: int, customers: int, json_path: Path | None) -> None:
+    """The preference center's refresh and decisions (bench/preferences.py), in this run."""
+    from bench import preferences as prefs
+
+    with tempfile.TemporaryDirectory(prefix="touchline-bench-prefs-") as tmp:
+        result = prefs.run(rows, customers, 1000, Path(tmp))
+    prefs.report(result)
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2, default=str))
 
 
 def reprint(path: Path) -> None:

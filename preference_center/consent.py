@@ -2,6 +2,11 @@
 
 Marketing needs an explicit, current grant. Transactional messages (receipts, password
 resets) need no opt-in but stop at an explicit revocation, such as an SMS STOP.
+
+Topics (subscription groups: newsletter, promotions…) work the other way round: the channel
+grant is the opt-in, and a customer who has it receives every topic until they leave one.
+A topic row applies to one channel or, with channel "all", to every channel; the newer of
+the two decides.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ class ConsentState:
     recorded_at: datetime
 
 
-ConsentMap = Mapping[tuple[str, str], ConsentState]
+ConsentMap = Mapping[tuple[str, str], ConsentState]  # (channel, purpose) -> state
+TopicMap = Mapping[tuple[str, str], ConsentState]  # (topic, channel or "all") -> state
+ALL_CHANNELS = "all"
 
 
 def fold_ledger(
@@ -54,3 +61,29 @@ def consent_allows(consents: ConsentMap, channel: str, purpose: str) -> tuple[bo
     if state.status == PENDING:
         return False, f"{purpose} consent for {channel} awaits confirmation"
     return False, f"opted out of {channel} {purpose} on {when(state)} via {state.source}"
+
+
+def fold_topics(
+    rows: Iterable[tuple[str, str, str, str, datetime]],
+) -> dict[tuple[str, str], ConsentState]:
+    """(topic, channel, status, source, recorded_at) rows, oldest first → current state."""
+    current: dict[tuple[str, str], ConsentState] = {}
+    for topic, channel, status, source, recorded_at in rows:
+        current[(topic, channel)] = ConsentState(status, source, recorded_at)
+    return current
+
+
+def topic_state(topics: TopicMap, topic: str, channel: str) -> ConsentState | None:
+    """The row that decides a topic on a channel: the newer of the channel's and "all"."""
+    candidates = [s for s in (topics.get((topic, channel)), topics.get((topic, ALL_CHANNELS))) if s]
+    return max(candidates, key=lambda s: s.recorded_at) if candidates else None
+
+
+def topic_allows(topics: TopicMap, topic: str, channel: str) -> tuple[bool, str]:
+    state = topic_state(topics, topic, channel)
+    if state is None or state.status != REVOKED:
+        return True, f"subscribed to {topic}"
+    return (
+        False,
+        f"left the topic {topic} on {state.recorded_at:%Y-%m-%d} via {state.source}",
+    )

@@ -1,14 +1,17 @@
 """The decision: which channel (or none) and when, with every reason written down.
 
 Order of work:
-    1. frequency cap — a marketing message beyond the customer's cap (counted across every
-       journey and channel) is not sent. Transactional messages are not capped.
+    1. frequency caps — a marketing message beyond the company's cap or the customer's own
+       weekly limit (counted across every journey and channel) is not sent. Transactional
+       messages are not capped.
     2. the order of channels to try — the journey's list; the customer's stated order
-       (``preferred``); or measured engagement (``best``, when there is enough data —
-       otherwise the stated order, saying so).
+       (``preferred``); or measured engagement (``best``: learned by the daily refresh, the
+       customer's own rates when they have enough data, else their segment's, else
+       everyone's — otherwise the stated order, saying so).
     3. hard filters, channel by channel in that order — the template speaks the channel, an
-       address is on file, consent allows this purpose on this channel. A failed filter is
-       never overridden: an opted-out channel is never used. The next channel is tried.
+       address is on file and not suppressed, consent allows this purpose on this channel,
+       the customer has not left the journey's topic there. A failed filter is never
+       overridden: an opted-out channel is never used. The next channel is tried.
     4. timing — the best hour within the journey's window if it asks for one; then quiet
        hours in the customer's own time zone (marketing only; a password reset does not
        wait for the morning).
@@ -19,12 +22,11 @@ so "why did she get an SMS at 08:00 and not an email?" has an answer in the reco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from preference_center.consent import MARKETING, consent_allows
+from preference_center.consent import MARKETING, consent_allows, topic_allows
 from preference_center.effectiveness import rank_channels
 from preference_center.profile import CustomerProfile
 from preference_center.quiet_hours import (
@@ -48,10 +50,8 @@ class DecisionPolicy:
     quiet_hours_channels: frozenset[str] = frozenset({"sms"})
     marketing_cap: int | None = None  # marketing messages per customer per cap window
     cap_window: timedelta = timedelta(days=7)
-    # Engagement rates a channel starts from before a customer's own data speaks, and how
-    # many messages' worth of weight that prior carries.
-    channel_prior: Mapping[str, float] = field(default_factory=lambda: {"email": 0.2, "sms": 0.3})
-    prior_strength: float = 4.0
+    # (The priors that engagement rates start from are applied by the daily refresh,
+    # preference_center.learning; decisions read what it learned.)
 
     @classmethod
     def from_settings(cls, settings: Any) -> DecisionPolicy:
@@ -62,8 +62,6 @@ class DecisionPolicy:
             quiet_hours_channels=frozenset(settings.quiet_hours_channels),
             marketing_cap=settings.marketing_cap or None,
             cap_window=settings.marketing_cap_window,
-            channel_prior=dict(settings.channel_prior),
-            prior_strength=settings.prior_strength,
         )
 
 
@@ -76,11 +74,13 @@ class SendRequest:
     available: tuple[str, ...]  # channels the template has content for
     policy: str = "list"  # list | preferred | best
     best_within: timedelta | None = None  # send at the customer's best hour within this
+    kind: str = "marketing"  # kind of message: the journey's topic, else its purpose
+    topic: str | None = None  # the subscription group; a customer who left it is skipped
 
 
 @dataclass(frozen=True)
 class Reason:
-    check: str  # cap | policy | ranking | template | address | consent | timezone | timing | quiet_hours
+    check: str  # cap | policy | ranking | template | address | suppression | consent | topic | timezone | timing | quiet_hours
     outcome: str  # pass | fail | defer | note
     message: str
     channel: str | None = None
@@ -117,11 +117,17 @@ class Decision:
 
 
 def cap_reached(profile: CustomerProfile, purpose: str, policy: DecisionPolicy) -> str | None:
-    """Why the frequency cap forbids another message now, or None. Checked at decision and
-    again at dispatch: touches sent meanwhile by other journeys count too."""
-    if purpose != MARKETING or not policy.marketing_cap:
+    """Why a frequency cap — the company's or the customer's own — forbids another message
+    now, or None. Touches sent by every journey and channel count."""
+    if purpose != MARKETING:
         return None
-    if profile.recent_marketing < policy.marketing_cap:
+    own = profile.max_per_week
+    if own and profile.marketing_this_week >= own:
+        return (
+            f"the customer's own limit: {profile.marketing_this_week} marketing messages in "
+            f"the last 7 days (they asked for at most {own} a week)"
+        )
+    if not policy.marketing_cap or profile.recent_marketing < policy.marketing_cap:
         return None
     days = policy.cap_window.total_seconds() / 86400
     window = f"{days:g} days" if days != 1 else "day"
@@ -160,11 +166,28 @@ def decide(
                 )
             )
             continue
+        if channel in profile.suppressed:
+            reasons.append(
+                Reason(
+                    "suppression",
+                    "fail",
+                    f"the {ADDRESS_NAMES.get(channel, 'address')} is suppressed "
+                    f"({profile.suppressed[channel]})",
+                    channel,
+                )
+            )
+            continue
         allowed, why = consent_allows(profile.consents, channel, request.purpose)
         reasons.append(Reason("consent", "pass" if allowed else "fail", why, channel))
-        if allowed:
-            chosen = channel
-            break
+        if not allowed:
+            continue
+        if request.topic is not None and request.purpose == MARKETING:
+            joined, why = topic_allows(profile.topics, request.topic, channel)
+            if not joined:
+                reasons.append(Reason("topic", "fail", why, channel))
+                continue
+        chosen = channel
+        break
 
     if chosen is None:
         return Decision(None, None, now, tuple(reasons))
@@ -193,9 +216,7 @@ def _order(
     # "best": measured engagement decides, when there is enough of it. The stated order is
     # still recorded, so a customer who says "email" but answers SMS has both facts kept.
     candidates = tuple(dict.fromkeys((*stated, *policy.default_channel_order)))
-    ranking = rank_channels(
-        profile.history, candidates, policy.channel_prior, policy.prior_strength
-    )
+    ranking = rank_channels(profile.learned, candidates, request.kind, stated)
     if not ranking.channels:
         reasons.append(
             Reason("ranking", "note", f"best: {ranking.explanation}; using {stated_reason}")
@@ -242,7 +263,7 @@ def _timing(
     start = now
     if request.best_within is not None:
         best = best_time(
-            profile.history.engaged_at, tz, now, request.best_within, [w for w, _ in windows]
+            profile.learned, channel, tz, now, request.best_within, [w for w, _ in windows]
         )
         reasons.append(
             Reason("timing", "defer" if best.at > now else "pass", best.explanation, channel)

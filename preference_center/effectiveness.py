@@ -1,8 +1,9 @@
-"""Which channel works for a customer: engagement rates, smoothed, with a minimum-data rule.
+"""Which channel works for a customer and this kind of message: learned rates, ranked.
 
-A customer's rate on a channel is pulled toward the channel's prior rate — strongly when
-they have few messages, hardly at all when they have many (a beta-binomial posterior mean).
-Below the minimum data (Braze uses 3 messages on 2 channels) no ranking is claimed at all.
+The rates are the refresh's (``preference_center.learning``), already smoothed toward the
+enclosing scope. Whose rates rank is the minimum-data rule (Braze's: 3 messages of the kind
+on 2 of the candidate channels): the customer's own if they have that much, else their
+segment's if it has, else everyone's; below it everywhere, no ranking is claimed at all.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from preference_center.history import History
-
-MIN_MESSAGES = 3
-MIN_CHANNELS = 2
+from preference_center.learned import MIN_CHANNELS, MIN_MESSAGES, Figure, Learned, Scope
 
 
 @dataclass(frozen=True)
@@ -21,32 +19,60 @@ class Ranking:
     channels: tuple[str, ...]  # best first; empty when there is not enough data
     rates: Mapping[str, float]
     explanation: str
+    scope: str | None = None  # customer | segment | global: whose rates ranked
 
 
 def rank_channels(
-    history: History,
-    candidates: tuple[str, ...],
-    prior: Mapping[str, float],
-    strength: float,
+    learned: Learned, candidates: tuple[str, ...], kind: str, stated_order: tuple[str, ...]
 ) -> Ranking:
-    stats = history.by_channel
-    used = [c for c in candidates if stats.get(c) and stats[c].sent]
-    messages = sum(stats[c].sent for c in used)
-    if messages < MIN_MESSAGES or len(used) < MIN_CHANNELS:
-        return Ranking(
-            (),
-            {},
-            f"not enough data to rank channels ({messages} messages on {len(used)} channels; "
-            f"needs {MIN_MESSAGES} on {MIN_CHANNELS})",
-        )
-    rates = {}
-    for channel in candidates:
-        s = stats.get(channel)
-        sent, engaged = (s.sent, s.engaged) if s else (0, 0)
-        rates[channel] = (engaged + prior.get(channel, 0.2) * strength) / (sent + strength)
-    order = tuple(sorted(candidates, key=lambda c: (-rates[c], candidates.index(c))))
-    shown = ", ".join(
-        f"{c} {rates[c]:.0%} ({stats[c].engaged if c in stats else 0} of {stats[c].sent if c in stats else 0})"
-        for c in order
+    """Ties go to the stated order, then to the candidates' order."""
+    short: list[str] = []
+    for scope in learned.scopes():
+        if scope.has_enough(kind, candidates):
+            return _ranked(learned, scope, candidates, kind, stated_order, short)
+        messages, used = scope.volume(kind, candidates)
+        short.append(f"{scope.label}: {messages} messages on {used} channels")
+    return Ranking(
+        (),
+        {},
+        f"not enough data to rank channels for {kind} ({'; '.join(short)}; "
+        f"needs {MIN_MESSAGES} on {MIN_CHANNELS})",
     )
-    return Ranking(order, rates, f"engagement: {shown}")
+
+
+def _ranked(
+    learned: Learned,
+    scope: Scope,
+    candidates: tuple[str, ...],
+    kind: str,
+    stated_order: tuple[str, ...],
+    short: list[str],
+) -> Ranking:
+    # A candidate the scope never used gets the enclosing scope's rate: the refresh's prior
+    # for a channel with no messages of its own.
+    enclosing = learned.scopes()[learned.scopes().index(scope) :]
+    figures: dict[str, tuple[Figure, bool]] = {}
+    for channel in candidates:
+        found = [s.rates[(kind, channel)] for s in enclosing if (kind, channel) in s.rates]
+        if found:
+            figures[channel] = (found[0], (kind, channel) in scope.rates)
+    preference = {c: n for n, c in enumerate(dict.fromkeys((*stated_order, *candidates)))}
+    order = tuple(
+        sorted(
+            candidates,
+            key=lambda c: (-figures[c][0].value if c in figures else 1.0, preference[c]),
+        )
+    )
+    shown = ", ".join(_figure(c, *figures[c]) for c in order if c in figures)
+    basis = f"{scope.label} for {kind}"
+    if short:
+        basis += f" ({'; '.join(short)})"
+    return Ranking(
+        order, {c: f.value for c, (f, _own) in figures.items()}, f"{shown} — {basis}", scope.scope
+    )
+
+
+def _figure(channel: str, figure: Figure, own: bool) -> str:
+    if not own:
+        return f"{channel} {figure.value:.0%} (none sent; the wider rate)"
+    return f"{channel} {figure.value:.0%} ({figure.engaged} of {figure.sent})"

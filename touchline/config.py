@@ -84,6 +84,25 @@ class Settings(BaseSettings):
     prior_strength: float = Field(default=4.0, gt=0)
     # How far back engagement history counts for "best" channel and time.
     history_window: timedelta = timedelta(days=180)
+    # Subscription groups a customer can join or leave on their preference page, with the
+    # label they see. Topics in ``required_topics`` (account notices) cannot be left.
+    topics: dict[str, str] = {
+        "newsletter": "Newsletter",
+        "promotions": "Offers and promotions",
+        "account": "Account notices",
+    }
+    required_topics: list[str] = ["account"]
+    # The customer attribute that names a customer's segment: effectiveness is learned per
+    # segment too, and a customer with too little data of their own gets their segment's.
+    segment_attribute: str = "segment"
+    # SMS marketing consent stays pending until the customer confirms (replies YES or opens
+    # the confirmation link), as US carriers (CTIA) expect.
+    sms_double_opt_in: bool = True
+    # Answer STOP, START and HELP by text ourselves. Turn off where Twilio's Advanced
+    # Opt-Out already answers them, or the customer gets two replies.
+    sms_keyword_replies: bool = True
+    # How long a link to the preference page stays valid.
+    preference_link_ttl: timedelta = timedelta(days=30)
 
     # --- SendGrid ------------------------------------------------------------------------
     sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
@@ -105,24 +124,35 @@ class Settings(BaseSettings):
     # --- our public URLs (webhooks, links in messages) -----------------------------------
     public_url: str = "http://127.0.0.1:8970"
     link_secret: SecretStr = SecretStr("change-me-in-production")
+    # Bearer token for the operator API (/customers/…). Customers never need it: their
+    # pages are reached by signed links.
+    api_token: SecretStr = SecretStr("dev-token")
 
     # --- company identity printed in every marketing message --------------------------------
     company_name: str = "Touchline Outfitters"
     company_postal_address: str = "12 Market Street, Springfield, IL 62701, USA"
 
-    @field_validator("marketing_cap_window", "history_window", mode="before")
+    @field_validator("marketing_cap_window", "history_window", "preference_link_ttl", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         from touchline.clock import parse_duration
 
         return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
 
-    @field_validator("default_channel_order", "quiet_hours_channels", mode="before")
+    @field_validator(
+        "default_channel_order", "quiet_hours_channels", "required_topics", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def check_topic(self, name: str | None) -> str | None:
+        """A topic name as given, or ValueError naming the known ones (for validators)."""
+        if name is not None and name not in self.topics:
+            raise ValueError(f"unknown topic '{name}'; topics are {', '.join(sorted(self.topics))}")
+        return name
 
     @property
     def resolved_database_url(self) -> str:

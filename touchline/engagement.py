@@ -17,8 +17,11 @@ from sqlalchemy.orm import Session
 from channels.webhooks import ProviderEvent
 from touchline.db import insert_ignoring_duplicates
 from touchline.ids import interaction_id
-from touchline.record import Interaction, Touch
-from touchline.record.touches import SENT
+from touchline.record import Interaction, Suppression, Touch
+from touchline.record.touches import BOUNCED, SENT, SPAM_REPORT
+
+SUPPRESSING = frozenset({BOUNCED, SPAM_REPORT})
+IDENTITY_OF_CHANNEL = {"email": "email", "sms": "phone"}
 
 
 @dataclass
@@ -94,4 +97,46 @@ def record_provider_events(
     )
     report.recorded = len(inserted)
     report.duplicates = len(rows) - len(inserted)
+    new = set(inserted)
+    _suppress(
+        session, [r for r in unique if r["id"] in new and r["kind"] in SUPPRESSING], received_at
+    )
     return report
+
+
+def _suppress(session: Session, rows: list[dict], at: datetime) -> None:
+    """A hard bounce or a spam complaint suppresses the address the touch went to: another
+    send would hurt every later message's deliverability, whoever the address belongs to."""
+    if not rows:
+        return
+    addresses = dict(
+        session.execute(
+            select(Touch.id, Touch.address).where(Touch.id.in_({r["touch_id"] for r in rows}))
+        ).all()
+    )
+    wanted: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        kind = IDENTITY_OF_CHANNEL.get(row["channel"] or "")
+        address = addresses.get(row["touch_id"])
+        if kind and address:
+            wanted[(kind, address)] = row
+    active = {
+        (kind, value)
+        for kind, value in session.execute(
+            select(Suppression.kind, Suppression.value).where(
+                Suppression.value.in_({v for _, v in wanted}), Suppression.lifted_at.is_(None)
+            )
+        )
+    }
+    session.add_all(
+        Suppression(
+            kind=kind,
+            value=value,
+            reason=row["kind"],
+            source=row["provider"] or "provider",
+            evidence={"touch_id": row["touch_id"], "event_id": row["detail"].get("event_id")},
+            created_at=at,
+        )
+        for (kind, value), row in wanted.items()
+        if (kind, value) not in active
+    )

@@ -5,8 +5,14 @@
     ├── ValidationError           bad input at a boundary; carries where and what
     │   ├── JourneyValidationError  a journey YAML file (file, line, field, problem)
     │   └── EventValidationError    an intake event (line, field, problem)
+    │   └── PreferenceError         a preference, consent or identity change (field, problem)
     ├── TemplateError             a template that cannot be loaded or rendered
-    └── JourneyNotFoundError      a journey key/version that is not published
+    ├── JourneyNotFoundError      a journey key/version that is not published
+    ├── UnknownCustomerError      no customer with that id
+    ├── IdentityConflictError     an address already belongs to another customer
+    └── MergeError                a merge that cannot be made
+        ├── InvalidMergeError       never makeable as asked (into itself, no reason)
+        └── MergeConflictError      clashes with an earlier merge
 
 Channel errors live in ``channels.errors`` (Transient/Permanent), because only the
 channel layer knows which provider failures are worth a retry.
@@ -57,6 +63,10 @@ class EventValidationError(ValidationError):
     pass
 
 
+class PreferenceError(ValidationError):
+    """A change to preferences, consent or identities that cannot be made as asked."""
+
+
 class SegmentFileError(ValidationError):
     """A segment file that cannot be launched at all (no header, no customer_id column)."""
 
@@ -77,3 +87,33 @@ class JourneyNotFoundError(TouchlineError):
 
 class LaunchError(TouchlineError):
     """A launch that cannot start: the journey is not meant to be launched, say."""
+
+
+class UnknownCustomerError(TouchlineError):
+    def __init__(self, customer_id: str):
+        self.customer_id = customer_id
+        super().__init__(f"no customer '{customer_id}'")
+
+
+class IdentityConflictError(TouchlineError):
+    """The address is another customer's. Linking it anyway would join two people's
+    records on a guess; if they are one person, merge them."""
+
+    def __init__(self, kind: str, value: str, owner: str):
+        self.kind, self.value, self.owner = kind, value, owner
+        super().__init__(
+            f"the {kind} {value} already belongs to customer {owner}; "
+            "if they are the same person, merge the two customers"
+        )
+
+
+class MergeError(TouchlineError):
+    pass
+
+
+class InvalidMergeError(MergeError):
+    pass
+
+
+class MergeConflictError(MergeError):
+    pass

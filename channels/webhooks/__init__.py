@@ -1,6 +1,6 @@
 """Provider webhooks: verify the signature, then parse into ``ProviderEvent``s."""
 
-from channels.webhooks import sendgrid_events, twilio_status
+from channels.webhooks import sendgrid_events, twilio_inbound, twilio_status
 from channels.webhooks.base import (
     ProviderEvent,
     WebhookError,
@@ -14,5 +14,6 @@ __all__ = [
     "WebhookPayloadError",
     "WebhookSignatureError",
     "sendgrid_events",
+    "twilio_inbound",
     "twilio_status",
 ]

@@ -26,3 +26,12 @@ def test_every_deployment_points_at_a_flow_with_its_parameters() -> None:
         accepted = set(inspect.signature(flow.fn).parameters)
         assert set(deployment.get("parameters", {})) <= accepted, deployment["name"]
         assert deployment["work_pool"]["name"] == "touchline"
+
+
+def test_effectiveness_is_relearned_daily() -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
+    [refresh] = [d for d in config["deployments"] if d["name"] == "refresh-effectiveness"]
+    assert refresh["entrypoint"] == "flows/refresh.py:refresh_effectiveness"
+    [schedule] = refresh["schedules"]
+    minute, hour, *every_day = schedule["cron"].split()
+    assert every_day == ["*", "*", "*"] and minute.isdigit() and hour.isdigit()

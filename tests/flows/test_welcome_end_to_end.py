@@ -43,7 +43,22 @@ def test_the_welcome_journey_through_prefect(
         source="signup_form",
         as_of=START,
     )
-    assert (intake["accepted"], intake["rejected"], intake["enrolled"]) == (CUSTOMERS, 3, CUSTOMERS)
+    # Everyone enters the welcome journey; those who ticked "text me" without confirming
+    # also enter the SMS double opt-in journey.
+    unconfirmed = sum(
+        any(
+            c["channel"] == "sms"
+            and c["status"] == "granted"
+            and "confirmed_at" not in c["evidence"]
+            for c in json.loads(line).get("consents", [])
+        )
+        for line in audience.signups
+        if line.startswith('{"id": "signup-c')
+    )
+    assert unconfirmed > 0
+    assert (intake["accepted"], intake["rejected"], intake["enrolled"]) == (
+        CUSTOMERS, 3, CUSTOMERS + unconfirmed,
+    )  # fmt: skip
 
     simulation = Simulation(
         db=db, clock=clock, sandbox=sandbox_client, workdir=tmp_path,
@@ -52,10 +67,24 @@ def test_the_welcome_journey_through_prefect(
     )  # fmt: skip
     simulation.run_until(START + timedelta(days=3), audience.purchases)
 
-    emails, sms = sandbox_client.emails(), sandbox_client.sms()
+    emails, all_sms = sandbox_client.emails(), sandbox_client.sms()
     with db.session() as session:
-        enrollments = session.execute(select(Enrollment)).scalars().all()
-        touches = {t.id: t for t in session.execute(select(Touch)).scalars()}
+        confirmations = session.execute(
+            select(Touch).where(Touch.journey_key == "sms_double_opt_in")
+        ).scalars().all()  # fmt: skip
+        enrollments = session.execute(
+            select(Enrollment).where(Enrollment.journey_key == "welcome")
+        ).scalars().all()  # fmt: skip
+        touches = {
+            t.id: t
+            for t in session.execute(select(Touch).where(Touch.journey_key == "welcome")).scalars()
+        }
+        # Each customer who ticked "text me" without confirming was asked once, by SMS.
+        asked = Counter(t.customer_id for t in confirmations)
+        assert len(asked) == unconfirmed and set(asked.values()) == {1}
+        confirmation_ids = {t.id for t in confirmations}
+        assert sum(m["touch_id"] in confirmation_ids for m in all_sms) == unconfirmed
+        sms = [m for m in all_sms if m["touch_id"] in touches]
         kinds: dict[str, set[str]] = {}
         opened_at: dict[str, list] = {}
         for touch_id, kind, at in session.execute(

@@ -159,3 +159,22 @@ def test_the_decision_serialises_every_reason() -> None:
     record = decide(customer(), marketing(("sms",)), NOON_UTC, POLICY).to_record()
     assert record["channel"] == "sms"
     assert {r["check"] for r in record["reasons"]} == {"policy", "consent", "quiet_hours"}
+
+
+def test_best_follows_what_was_learned_and_keeps_the_stated_first_channel() -> None:
+    from preference_center.learned import Figure, Learned, Scope
+
+    rates = {("promotions", "email"): Figure(8, 0, 0.1), ("promotions", "sms"): Figure(4, 4, 0.8)}
+    profile = customer(
+        channel_order=("email", "sms"), learned=Learned(customer=Scope("customer", "c1", rates))
+    )
+    best = SendRequest("marketing", None, BOTH, policy="best", kind="promotions")
+    decision = decide(profile, best, NOON_UTC, POLICY)
+    assert decision.channel == "sms"
+    assert str(decision.reasons[0]) == (
+        "best: sms 80% (4 of 4), email 10% (0 of 8) — this customer's history for promotions"
+        " — although the customer states email first"
+    )
+    # Learned for promotions says nothing about the newsletter: the stated order, and why.
+    newsletter = SendRequest("marketing", None, BOTH, policy="best", kind="newsletter")
+    assert decide(profile, newsletter, NOON_UTC, POLICY).channel == "email"

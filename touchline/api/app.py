@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from touchline.api import unsubscribe, webhooks
+from touchline.api import preference_page, preferences, unsubscribe, webhooks
 from touchline.api.deps import ApiState, sendgrid_public_key
+from touchline.api.errors import install_error_handlers
 from touchline.clock import Clock, SystemClock
 from touchline.config import Settings, get_settings
 from touchline.db import Database
@@ -18,7 +19,8 @@ def create_app(
     app = FastAPI(
         title="Touchline",
         version="0.1.0",
-        description="Provider webhooks and customer links for Touchline's journeys.",
+        description="Provider webhooks, the customer's own pages (signed links) and the "
+        "operator API for preferences, consent and identities.",
     )
     app.state.touchline = ApiState(
         settings=settings,
@@ -28,6 +30,9 @@ def create_app(
     )
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
+    app.include_router(preferences.router)
+    app.include_router(preference_page.router)
+    install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -15,11 +15,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from touchline.cli import db, events, journeys, launch, run
+    from touchline.cli import db, events, journeys, launch, preferences, run
 
     app.add_typer(db.app, name="db")
     app.add_typer(journeys.app, name="journeys")
     app.add_typer(events.app, name="events")
+    app.add_typer(preferences.app, name="preferences")
     app.command("launch")(launch.launch_command)
     app.command()(run.advance)
     app.command()(run.worker)

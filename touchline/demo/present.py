@@ -25,7 +25,9 @@ def print_demo(out: Console, result: DemoResult) -> None:
     out.print()
     out.print(
         f"[bold]Intake[/]: {intake['accepted']:,} sign-ups accepted, {intake['rejected']} rejected "
-        f"(and the rest went in); {intake['enrolled']:,} enrolled in the welcome journey."
+        f"(and the rest went in); {intake['enrolled']:,} enrollments: "
+        + ", ".join(f"{n:,} in {key}" for key, n in _enrollments_by_journey(db).items())
+        + "."
     )
     for problem in result.rejected:
         out.print(f"  [red]✗[/] {problem}")
@@ -34,7 +36,9 @@ def print_demo(out: Console, result: DemoResult) -> None:
         f"{result.resend['duplicates']:,} recognised as already received, {result.resend['enrolled']} enrolled."
     )
     with db.session() as session:
-        outcomes = touch_outcomes(session, "welcome")
+        # Every journey: the welcome series, and the SMS double opt-in it set off for those
+        # who ticked "text me" without confirming.
+        outcomes = touch_outcomes(session)
         out.print()
         out.print(
             frame_table(
@@ -101,3 +105,17 @@ def _interesting_customer(session, outcomes) -> str | None:  # type: ignore[no-u
         first = session.execute(select(Touch.customer_id).limit(1)).scalar()
         return first
     return str(pick.sort_values("customer_id").iloc[0]["customer_id"])
+
+
+def _enrollments_by_journey(db: Database) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from touchline.record import Enrollment
+
+    with db.session() as session:
+        rows = session.execute(
+            select(Enrollment.journey_key, func.count())
+            .group_by(Enrollment.journey_key)
+            .order_by(func.count().desc())
+        ).all()
+    return {key: n for key, n in rows}

@@ -102,16 +102,24 @@ def build_audience(count: int, start: datetime, seed: int = 7, broken: int = 3) 
                         "channel": "sms",
                         "purpose": "marketing",
                         "status": "granted",
-                        "evidence": {"form": "signup", "checkbox": "sms_offers"},
+                        # The sign-up form texted a one-time code and the customer typed
+                        # it in: the double opt-in is done before the event is sent.
+                        "evidence": {
+                            "form": "signup",
+                            "checkbox": "sms_offers",
+                            "confirmed_at": occurred.isoformat(),
+                            "method": "one-time code",
+                        },
                     }
                 )
             elif sms_roll < 0.62:
+                # Ticked the box without confirming: Touchline asks by text (reply YES).
                 consents.append(
                     {
                         "channel": "sms",
                         "purpose": "marketing",
-                        "status": "pending",
-                        "evidence": {"form": "signup", "awaiting": "YES reply"},
+                        "status": "granted",
+                        "evidence": {"form": "signup", "checkbox": "sms_offers"},
                     }
                 )
         event = {

@@ -10,7 +10,7 @@ from preference_center import CustomerProfile
 from touchline.config import Settings
 from touchline.content import TemplateCatalog, render_email, render_sms
 from touchline.journeys.model import JourneyDefinition, SendStep
-from touchline.links import unsubscribe_url
+from touchline.links import signed_link, unsubscribe_url
 from touchline.record import Enrollment
 
 
@@ -50,7 +50,23 @@ def template_context(
                 customer_id=profile.customer_id,
                 channel=channel,
                 touch_id=touch_id,
-            )
+            ),
+            # Every message carries a way to the customer's own preference page; the link
+            # expires, so a forwarded email does not hand out someone's settings forever.
+            "preferences": signed_link(
+                settings.public_url,
+                settings.link_secret.get_secret_value(),
+                "p",
+                customer_id=profile.customer_id,
+                expires_at=now + settings.preference_link_ttl,
+            ),
+            "confirm_sms": signed_link(
+                settings.public_url,
+                settings.link_secret.get_secret_value(),
+                "c",
+                customer_id=profile.customer_id,
+                expires_at=now + settings.preference_link_ttl,
+            ),
         },
         "locale": profile.locale or "en",
         "now": now,

@@ -18,6 +18,10 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from preference_center.consent import ConsentState, fold_ledger
+from preference_center.ledger import needs_confirmation
+from preference_center.linking import follow_merges
+from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked, insert_ignoring_duplicates
 from touchline.engine.enroll import LiveJourney, StoredEvent, process_events
 from touchline.errors import Problem
@@ -69,7 +73,9 @@ def ingest(
     source: str,
     batch_size: int = 1000,
     on_progress: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> IngestReport:
+    settings = settings or get_settings()
     report = IngestReport()
     definitions = DefinitionCache()
     iterator = iter(items)
@@ -88,7 +94,7 @@ def ingest(
                 valid.append(event)
         if valid:
             with db.session() as session:
-                _store(session, valid, now, source, definitions, report)
+                _store(session, valid, now, source, definitions, report, settings)
         if on_progress:
             on_progress(len(chunk))
     return report
@@ -101,7 +107,9 @@ def _store(
     source: str,
     definitions: DefinitionCache,
     report: IngestReport,
+    settings: Settings,
 ) -> None:
+    events = _follow_merges(session, events)
     insert_ignoring_duplicates(
         session,
         Customer,
@@ -138,16 +146,52 @@ def _store(
         return
     _apply_profiles(session, new, now, report)
     _apply_preferences(session, new, now)
-    _apply_consents(session, new, source)
-    result = process_events(
-        session,
-        [StoredEvent(e.id, e.type, e.customer_id, e.occurred_at, e.payload) for e in new],
-        _journeys(session, definitions),
-        now,
-    )
+    follow_ups = _apply_consents(session, new, source, settings)
+    stored = [StoredEvent(e.id, e.type, e.customer_id, e.occurred_at, e.payload) for e in new]
+    if follow_ups:
+        # Follow-up events are events like any other: stored once (their ids derive from
+        # the event that caused them), and any journey may start on them.
+        created = set(
+            insert_ignoring_duplicates(
+                session,
+                Event,
+                [
+                    {"id": f.id, "type": f.type, "customer_id": f.customer_id,
+                     "occurred_at": f.occurred_at, "received_at": now, "source": "touchline",
+                     "payload": f.payload}
+                    for f in follow_ups
+                ],
+                conflict_columns=["id"],
+                returning="id",
+            )
+        )  # fmt: skip
+        stored += [f for f in follow_ups if f.id in created]
+    result = process_events(session, stored, _journeys(session, definitions), now)
     report.enrolled += result.enrolled
     report.exited += result.exited
     report.converted += result.converted
+
+
+def _follow_merges(session: Session, events: list[EventIn]) -> list[EventIn]:
+    """Events naming a customer who was merged into another go to that other: a producer
+    that still knows the old id must not bring the merged profile back to life."""
+    merged: dict[str, str] = {}
+    for chunk in chunked(sorted({e.customer_id for e in events})):
+        merged.update(
+            session.execute(
+                select(Customer.id, Customer.merged_into).where(
+                    Customer.id.in_(chunk), Customer.merged_into.is_not(None)
+                )
+            ).all()
+        )
+    if not merged:
+        return events
+    return [
+        e.model_copy(update={"customer_id": follow_merges(session, e.customer_id)})
+        if e.customer_id in merged
+        else e
+        for e in events
+    ]
 
 
 def _journeys(session: Session, definitions: DefinitionCache) -> list[LiveJourney]:
@@ -241,7 +285,7 @@ def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -
             quiet = event.preferences.quiet_hours
             entry["quiet_hours_start"] = quiet.start if quiet else None
             entry["quiet_hours_end"] = quiet.end if quiet else None
-        for name in ("channel_order", "timezone", "locale"):
+        for name in ("channel_order", "timezone", "locale", "max_per_week"):
             if name in given:
                 entry[name] = given[name] if name != "channel_order" else (given[name] or [])
     if not merged:
@@ -252,7 +296,10 @@ def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -
             select(Preference).where(Preference.customer_id.in_(merged))
         ).scalars()
     }
-    columns = ("channel_order", "timezone", "locale", "quiet_hours_start", "quiet_hours_end")
+    columns = (
+        "channel_order", "timezone", "locale", "quiet_hours_start", "quiet_hours_end",
+        "max_per_week",
+    )  # fmt: skip
     rows = []
     for customer, values in merged.items():
         row = {name: getattr(existing.get(customer), name, None) for name in columns}
@@ -270,19 +317,62 @@ def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -
     session.execute(statement, rows)
 
 
-def _apply_consents(session: Session, events: list[EventIn], source: str) -> None:
-    rows = [
-        {
-            "customer_id": event.customer_id,
-            "channel": consent.channel,
-            "purpose": consent.purpose,
-            "status": consent.status,
-            "source": event.source or source,
-            "evidence": {"event_id": event.id, **consent.evidence},
-            "recorded_at": event.occurred_at,
-        }
-        for event in events
-        for consent in event.consents
-    ]
-    if rows:
-        session.execute(Consent.__table__.insert(), rows)  # type: ignore[attr-defined]
+def _apply_consents(
+    session: Session, events: list[EventIn], source: str, settings: Settings
+) -> list[StoredEvent]:
+    """The events' consent changes into the ledger; returns the follow-up events (an SMS
+    marketing grant that must be confirmed asks for its confirmation)."""
+    changes = [(event, consent) for event in events for consent in event.consents]
+    if not changes:
+        return []
+    asking = {
+        e.customer_id
+        for e, c in changes
+        if (c.channel, c.purpose, c.topic) == ("sms", "marketing", None)
+    }
+    current: dict[str, dict[tuple[str, str], Any]] = {}
+    for chunk in chunked(sorted(asking)):
+        rows = session.execute(
+            select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.status,
+                   Consent.source, Consent.recorded_at)
+            .where(Consent.customer_id.in_(chunk), Consent.channel == "sms",
+                   Consent.purpose == "marketing", Consent.topic.is_(None))
+            .order_by(Consent.recorded_at, Consent.id)
+        ).all()  # fmt: skip
+        for cid, *rest in rows:
+            current.setdefault(cid, {}).update(fold_ledger([tuple(rest)]))
+    rows, follow_ups = [], []
+    for event, consent in changes:
+        row_source = event.source or source
+        evidence = {"event_id": event.id, **consent.evidence}
+        status = consent.status
+        state = current.setdefault(event.customer_id, {})
+        if needs_confirmation(consent, state, row_source, evidence, settings):
+            status = "pending"
+            follow_ups.append(
+                StoredEvent(
+                    f"{event.id}:sms-confirmation",
+                    "consent.sms_confirmation_requested",
+                    event.customer_id,
+                    event.occurred_at,
+                    {"requested_by_event": event.id},
+                )
+            )
+        if consent.topic is None:
+            state[(consent.channel, consent.purpose)] = ConsentState(
+                status, row_source, event.occurred_at
+            )
+        rows.append(
+            {
+                "customer_id": event.customer_id,
+                "channel": consent.channel,
+                "purpose": consent.purpose,
+                "topic": consent.topic,
+                "status": status,
+                "source": row_source,
+                "evidence": evidence,
+                "recorded_at": event.occurred_at,
+            }
+        )
+    session.execute(Consent.__table__.insert(), rows)  # type: ignore[attr-defined]
+    return follow_ups

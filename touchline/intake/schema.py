@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, time
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from preference_center.identities import InvalidAddress, normalise_email, normalise_phone
-from preference_center.quiet_hours import is_valid_timezone
+from preference_center.schemas import ConsentIn, PreferencesIn
 from touchline.errors import Problem
-from touchline.journeys.model import EVENT_TYPE, ChannelName
+from touchline.journeys.model import EVENT_TYPE
 
 MAX_EVENT_BYTES = 64 * 1024
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
@@ -62,39 +62,6 @@ class ProfileIn(_Strict):
         if self.phone is None:
             return None
         return normalise_phone(self.phone, self.country.upper() if self.country else None)
-
-
-class QuietHoursIn(_Strict):
-    start: time
-    end: time
-
-
-class PreferencesIn(_Strict):
-    channel_order: list[ChannelName] | None = None
-    timezone: str | None = None
-    locale: str | None = Field(default=None, pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
-    quiet_hours: QuietHoursIn | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        if value is not None and not is_valid_timezone(value):
-            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris)")
-        return value
-
-    @field_validator("channel_order")
-    @classmethod
-    def _order(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("a channel is listed twice")
-        return value
-
-
-class ConsentIn(_Strict):
-    channel: ChannelName
-    purpose: Literal["marketing", "transactional"] = "marketing"
-    status: Literal["granted", "revoked", "pending"]
-    evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 class EventIn(_Strict):

@@ -438,6 +438,9 @@ class JourneyDefinition(_Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     purpose: Literal["marketing", "transactional"] = "marketing"
+    # The subscription group (settings.topics) its messages belong to: a customer who left
+    # the topic gets none of them, and channel effectiveness is learned per topic.
+    topic: str | None = None
     trigger: Trigger
     reentry: Reentry = Reentry()
     # Share of enrollments kept as a control group: they go through the journey's time
@@ -459,6 +462,13 @@ class JourneyDefinition(_Strict):
                 f"{', '.join(taken)} cannot be set here: Touchline provides them to templates"
             )
         return value
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        from touchline.config import get_settings
+
+        return get_settings().check_topic(value)
 
     @field_validator("key")
     @classmethod

@@ -1,16 +1,20 @@
 """The unified interaction record: every table Touchline keeps, in SQLModel."""
 
 from touchline.record.consent import Consent
-from touchline.record.customers import Customer, Identity, Preference
+from touchline.record.customers import Customer, CustomerMerge, Identity, Preference
+from touchline.record.effectiveness import ChannelEffectiveness, TimingEffectiveness
 from touchline.record.enrollments import Enrollment
 from touchline.record.events import Event
 from touchline.record.journeys import Journey
 from touchline.record.launches import Launch
+from touchline.record.suppressions import Suppression
 from touchline.record.touches import Interaction, Touch
 
 __all__ = [
+    "ChannelEffectiveness",
     "Consent",
     "Customer",
+    "CustomerMerge",
     "Enrollment",
     "Event",
     "Identity",
@@ -18,5 +22,7 @@ __all__ = [
     "Journey",
     "Launch",
     "Preference",
+    "Suppression",
+    "TimingEffectiveness",
     "Touch",
 ]

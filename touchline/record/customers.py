@@ -16,6 +16,9 @@ class Customer(SQLModel, table=True):
     attributes: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Set when this profile was merged into another: the row stays, so that old links and
+    # events naming this id still resolve to the person.
+    merged_into: str | None = Field(default=None, max_length=128)
 
 
 class Identity(SQLModel, table=True):
@@ -33,6 +36,8 @@ class Identity(SQLModel, table=True):
     value: str = Field(max_length=320)
     verified: bool = False
     source: str = Field(max_length=64)
+    # Why we believe the address is this customer's (the event, the reply, the login).
+    evidence: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -45,4 +50,21 @@ class Preference(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=16)
     quiet_hours_start: time | None = None
     quiet_hours_end: time | None = None
+    # The customer's own frequency limit: at most this many marketing messages a week.
+    max_per_week: int | None = None
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class CustomerMerge(SQLModel, table=True):
+    """The audit of a merge: who merged which profile into which, why, and what moved."""
+
+    __tablename__ = "customer_merge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_customer_id: str = Field(max_length=128, index=True)
+    target_customer_id: str = Field(max_length=128, index=True)
+    actor: str = Field(max_length=128)
+    reason: str = Field(max_length=500)
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    moved: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)  # table -> rows
+    merged_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

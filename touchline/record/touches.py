@@ -31,6 +31,7 @@ REPLIED = "replied"
 BOUNCED = "bounced"
 UNDELIVERED = "undelivered"
 SPAM_REPORT = "spam_report"
+RECEIVED = "received"  # an inbound message that answers no touch of ours
 UNSUBSCRIBED = "unsubscribed"
 PROCESSED = "processed"
 DEFERRED = "deferred"
@@ -50,6 +51,9 @@ class Touch(SQLModel, table=True):
     journey_version: int
     step_id: str = Field(max_length=64)
     purpose: str = Field(max_length=16)
+    # The subscription group the journey belongs to (newsletter, promotions…); with the
+    # purpose it is the "kind of message" channel effectiveness is learned for.
+    topic: str | None = Field(default=None, max_length=64)
     template: str | None = Field(default=None, max_length=200)
     channel: str | None = Field(default=None, max_length=16)
     address: str | None = Field(default=None, max_length=320)

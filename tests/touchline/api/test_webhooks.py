@@ -250,3 +250,27 @@ def test_one_click_unsubscribe_revokes_email_marketing(
         )
         assert consent.evidence["one_click"] is True and consent.evidence["touch_id"] == touch
     assert api.post(path[:-3] + "xyz").status_code == 404  # a forged link
+
+
+def test_a_bounce_suppresses_the_address_once_and_the_next_decision_skips_it(
+    api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    from preference_center import load_profiles
+    from touchline.record import Identity, Suppression
+
+    with db.session() as session:
+        session.get(Touch, touch).address = "ada@example.com"
+        session.add(Identity(customer_id="c1", kind="email", value="ada@example.com",
+                             source="test", created_at=START))  # fmt: skip
+    for event_id in ("ev-b1", "ev-b2"):  # a second bounce adds no second suppression
+        body, headers = signed(emulators, [sendgrid_event("bounce", event_id, touch)])
+        assert (
+            api.post("/webhooks/sendgrid/events", content=body, headers=headers).status_code == 200
+        )
+    with db.session() as session:
+        rows = session.execute(
+            select(Suppression.kind, Suppression.value, Suppression.reason)
+        ).all()
+        profile = load_profiles(session, ["c1"])["c1"]
+    assert [tuple(r) for r in rows] == [("email", "ada@example.com", "bounced")]
+    assert profile.suppressed == {"email": "bounced"}

@@ -30,7 +30,11 @@ def test_email_has_subject_html_and_text(catalog: TemplateCatalog) -> None:
     context = {
         "customer": {"first_name": "Ada"},
         "company": {"name": "Acme", "postal_address": "1 Road"},
-        "links": {"unsubscribe": "https://u/x"},
+        "links": {
+            "unsubscribe": "https://u/x",
+            "preferences": "https://p/x",
+            "confirm_sms": "https://c/x",
+        },
         "offer": {"discount_percent": 15, "code": "WELCOME15", "valid_days": 14},
         "shop_url": "https://shop",
         "enrollment": {"trigger_at": datetime(2026, 11, 23, tzinfo=UTC)},
@@ -40,6 +44,7 @@ def test_email_has_subject_html_and_text(catalog: TemplateCatalog) -> None:
     assert email.subject == "Welcome to Acme, Ada"
     assert "<strong>15% off</strong>" in email.html and "WELCOME15" in email.text
     assert "1 Road" in email.html and "https://u/x" in email.text  # footer: address, unsubscribe
+    assert "https://p/x" in email.html and "https://p/x" in email.text  # and preferences
     assert "December 7" in email.text
 
 

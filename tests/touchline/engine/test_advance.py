@@ -25,6 +25,9 @@ from touchline.record import Consent, Enrollment, Interaction, Touch
 pytestmark = pytest.mark.usefixtures("published")
 PURCHASE = "customer.first_purchase"
 
+# The sign-up form already did the SMS double opt-in (a one-time code).
+CONFIRMED = {"confirmed_at": "2026-11-01T09:00:00Z", "method": "one-time code"}
+
 
 def signup(
     customer: str,
@@ -49,7 +52,7 @@ def signup(
             c
             for c, wanted in (
                 ({"channel": "email", "status": "granted"}, email),
-                ({"channel": "sms", "status": "granted"}, sms),
+                ({"channel": "sms", "status": "granted", "evidence": CONFIRMED}, sms),
             )
             if wanted
         ],

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from channels.webhooks import ProviderEvent
+from preference_center.learning import refresh
 from sandbox import SandboxClient
 from tests.conftest import START
 from touchline import ids
@@ -24,6 +25,9 @@ from touchline.intake import ingest
 from touchline.journeys.loader import LoadedJourney, parse_journey
 from touchline.journeys.store import publish
 from touchline.record import Enrollment, Interaction, Touch
+
+# The sign-up form already did the SMS double opt-in (a one-time code).
+CONFIRMED = {"confirmed_at": "2026-11-01T09:00:00Z", "method": "one-time code"}
 
 
 def journey(db: Database, catalog: TemplateCatalog, text: str) -> None:
@@ -55,7 +59,7 @@ def customer(
         "preferences": {"timezone": tz, **({"channel_order": order} if order else {})},
         "consents": [
             {"channel": "email", "status": "granted"},
-            {"channel": "sms", "status": "granted"},
+            {"channel": "sms", "status": "granted", "evidence": CONFIRMED},
         ],
     }
 
@@ -420,9 +424,10 @@ def history(
         jid = session.execute(select(Journey.id).limit(1)).scalar()
         for n in range(sent):
             eid = ids.enrollment_id("past", cid, f"{channel}{n}")
-            past = START - timedelta(
-                days=20 - n, hours=START.hour - at_hour
-            )  # after the DST change, before the cap window
+            # Mondays, three a week, 2 to 4 weeks back: after the DST change (so the hour
+            # means the same in London), before the cap window, and on the weekday of START
+            # (timing is learned by hour of week).
+            past = START - timedelta(days=7 * (n // 3 + 2), hours=START.hour - at_hour)
             session.add(
                 Enrollment(
                     id=eid,
@@ -515,19 +520,20 @@ def test_best_channel_follows_engagement_and_keeps_the_stated_preference(
     history(db, "texter", "email", sent=8, engaged=0)  # states email first, answers SMS
     history(db, "texter", "sms", sent=4, engaged=4)
     history(db, "newcomer", "email", sent=2, engaged=2)  # too little to rank
+    refresh(db, START)  # the daily refresh learns from the record; decisions read it
     advance(engine, START)
     done = outcomes(db)
     assert done[("reader", "hello")][0] == "email"
     assert done[("texter", "hello")][0] == "sms"
     assert done[("newcomer", "hello")][0] == "sms"  # stated order
     texter = decision_reasons(db, "texter", "hello")[0]
-    assert (
-        texter.startswith("best: engagement: sms")
-        and "although the customer states email first" in texter
-    )
-    assert decision_reasons(db, "newcomer", "hello")[0].startswith(
-        "best: not enough data to rank channels (2 messages on 1 channels; needs 3 on 2)"
-    )
+    assert texter.startswith("best: sms ") and "(4 of 4), email" in texter
+    assert "this customer's history for marketing" in texter
+    assert "although the customer states email first" in texter
+    # Too little history of their own: everyone's rates decide, and the reason says so.
+    newcomer = decision_reasons(db, "newcomer", "hello")[0]
+    assert newcomer.startswith("best: sms ") and "— all customers for marketing" in newcomer
+    assert "(this customer's history: 2 messages on 1 channels)" in newcomer
 
 
 def test_preferred_follows_the_stated_order_whatever_the_data(
@@ -542,6 +548,7 @@ def test_preferred_follows_the_stated_order_whatever_the_data(
     send(db, customer("texter", order=["email", "sms"]))
     history(db, "texter", "email", sent=8, engaged=0)
     history(db, "texter", "sms", sent=4, engaged=4)
+    refresh(db, START)
     advance(engine, START)
     assert outcomes(db)[("texter", "hello")][0] == "email"
 
@@ -558,11 +565,13 @@ def test_best_time_sends_at_the_customers_own_hour(
     )
     send(db, customer("owl", tz="Europe/London"), customer("newcomer", tz="Europe/London"))
     history(db, "owl", "email", sent=5, engaged=5, at_hour=20)  # always reads at 20:00
+    refresh(db, START)
     advance(engine, START)  # 14:00 London
     state = enrollments(db)
     assert state["owl"].next_action_at == START.replace(hour=20)
-    assert state["newcomer"].next_action_at == START.replace(hour=19)  # the audience's evening peak
-    assert "opened 5 of 5 times around 20:00" in " ".join(decision_reasons(db, "owl", "hello"))
+    # No history of their own: what everyone's engagement says about Monday evenings.
+    assert state["newcomer"].next_action_at == START.replace(hour=20)
+    assert "5 of 5 engaged when sent at Mon 20:00" in " ".join(decision_reasons(db, "owl", "hello"))
     advance(engine, START.replace(hour=20))
     assert len(sandbox_client.emails()) == 2
 

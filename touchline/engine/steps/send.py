@@ -24,6 +24,7 @@ from channels import PermanentChannelError, ProviderConfigurationError, Transien
 from preference_center import CustomerProfile, SendRequest, consent_allows, decide, load_profiles
 from preference_center.decision import Decision, Reason
 from touchline import ids
+from touchline.content import TemplateCatalog
 from touchline.db import insert_ignoring_duplicates
 from touchline.engine.context import Engine
 from touchline.engine.dispatch import Outgoing, RetryPolicy, dispatch
@@ -62,22 +63,17 @@ def run_send(
             )
         ).all()
     )
-    request = SendRequest(
-        purpose=journey.purpose,
-        channels=step.candidate_channels,
-        available=engine.catalog.channels_for(step.template),
-        policy=step.policy,
-        best_within=step.send_time.best_within if isinstance(step.send_time, BestTime) else None,
-    )
-    needs_history = request.policy == "best" or request.best_within is not None
+    request = send_request(engine.catalog, journey, step)
+    needs_learned = request.policy == "best" or request.best_within is not None
     policy = engine.policy
     profiles = load_profiles(
         session,
         {e.customer_id for e in enrollments},
-        history_since=now - engine.settings.history_window if needs_history else None,
+        learned=needs_learned,
         marketing_since=now - policy.cap_window
         if journey.purpose == "marketing" and policy.marketing_cap
         else None,
+        week_since=now - timedelta(days=7) if journey.purpose == "marketing" else None,
     )
 
     # 1. decide, and commit the touches before any provider call
@@ -99,6 +95,7 @@ def run_send(
                 "journey_version": enrollment.journey_version,
                 "step_id": step.id,
                 "purpose": journey.purpose,
+                "topic": journey.topic,
                 "template": step.template,
                 "channel": decision.channel,
                 "address": decision.address,
@@ -418,3 +415,18 @@ def _summary(error: Exception) -> str:
     """An error's description with phone numbers and long ids masked, for counting and logs."""
     text = error.describe() if hasattr(error, "describe") else str(error)
     return re.sub(r"\+?\d{7,}", "…", text)
+
+
+def send_request(
+    catalog: TemplateCatalog, journey: JourneyDefinition, step: SendStep
+) -> SendRequest:
+    """What a send step asks of the preference center (also used to explain a decision)."""
+    return SendRequest(
+        purpose=journey.purpose,
+        channels=step.candidate_channels,
+        available=catalog.channels_for(step.template),
+        policy=step.policy,
+        best_within=step.send_time.best_within if isinstance(step.send_time, BestTime) else None,
+        topic=journey.topic,
+        kind=journey.topic or journey.purpose,
+    )
