@@ -160,13 +160,15 @@ class Emulators:
     elsewhere: the worker's CPU is not shared with the far end's event loop."""
 
     def __init__(self, workdir: Path):
-        self.sendgrid_port, self.twilio_port = free_port(), free_port()
+        self.sendgrid_port, self.twilio_port, self.x_port = free_port(), free_port(), free_port()
         self.sendgrid_url = f"http://127.0.0.1:{self.sendgrid_port}"
         self.twilio_url = f"http://127.0.0.1:{self.twilio_port}"
+        self.x_url = f"http://127.0.0.1:{self.x_port}"
         env = {**os.environ, "TOUCHLINE_HOME": str(workdir / "sandbox-home")}
         self.process = subprocess.Popen(
             [TOUCHLINE, "sandbox", "serve", "--sendgrid-port", str(self.sendgrid_port),
-             "--twilio-port", str(self.twilio_port), "--no-keep-bodies", "--no-webhooks"],
+             "--twilio-port", str(self.twilio_port), "--x-port", str(self.x_port),
+             "--no-keep-bodies", "--no-webhooks"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -185,6 +187,7 @@ class Emulators:
         return {
             "TOUCHLINE_SENDGRID_HOST": self.sendgrid_url,
             "TOUCHLINE_TWILIO_BASE_URL": self.twilio_url,
+            "TOUCHLINE_X_API_BASE_URL": self.x_url,
         }
 
     def stats(self) -> dict[str, Any]:

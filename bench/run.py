@@ -3,10 +3,16 @@ against its floor and the naive design, and the memory of a 1,000,000-customer l
 
     python -m bench.run [--customers N] [--naive-sample N] [--million N] [--backends sqlite,postgresql]
                         [--refresh-rows N] [--decision-customers N] [--preferences-only]
+                        [--insight-purchases N] [--insight-report-rows N] [--insight-only]
+                        [--latency [--latency-rate 50] [--latency-seconds 60]]
 
 The preference center's part (bench/preferences.py): the effectiveness refresh over
 ``--refresh-rows`` interaction rows against a bare pandas group-by, and decision latency
 for one customer and for a batch of ``--decision-customers``.
+
+Insight (bench/insight.py): tripwires and RFM over ``--insight-purchases`` purchases and
+the journey report over ``--insight-report-rows`` interaction rows, each against a bare
+pandas floor.
 
 Every ratio compares figures measured in this run, on this machine.
 """
@@ -212,12 +218,36 @@ def main() -> None:
     parser.add_argument(
         "--preferences-only", action="store_true", help="only the preference center's part"
     )
+    parser.add_argument(
+        "--insight-purchases", type=int, default=1_000_000,
+        help="purchases for the tripwires (0 to skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--insight-report-rows", type=int, default=10_000_000,
+        help="interaction rows for the journey report (0 to skip)",
+    )  # fmt: skip
+    parser.add_argument("--insight-only", action="store_true", help="only the insight part")
+    parser.add_argument(
+        "--latency", action="store_true",
+        help="only event-to-provider latency through the deployed stack (bench/latency.py)",
+    )  # fmt: skip
+    parser.add_argument("--latency-rate", type=float, default=50, help="events/s for --latency")
+    parser.add_argument("--latency-seconds", type=float, default=60, help="for --latency")
     args = parser.parse_args()
+    if args.latency:
+        from bench import latency
+
+        latency.main(["--rate", str(args.latency_rate), "--seconds", str(args.latency_seconds),
+                      *(["--json", str(args.json)] if args.json else [])])  # fmt: skip
+        return
     if args.reprint:
         reprint(args.reprint)
         return
     if args.preferences_only:
         preferences(args.refresh_rows, args.decision_customers, args.json)
+        return
+    if args.insight_only:
+        insight(args.insight_purchases, args.insight_report_rows, args.json)
         return
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if "postgresql" in backends and (reason := postgres_available()):
@@ -260,6 +290,23 @@ def main() -> None:
             args.decision_customers,
             args.json.with_suffix(".preferences.json") if args.json else None,
         )
+    if args.insight_purchases or args.insight_report_rows:
+        insight(
+            args.insight_purchases,
+            args.insight_report_rows,
+            args.json.with_suffix(".insight.json") if args.json else None,
+        )
+
+
+def insight(purchases: int, report_rows: int, json_path: Path | None) -> None:
+    """Tripwires, RFM and the journey report (bench/insight.py), each phase in its own process."""
+    from bench import insight as bench_insight
+
+    with tempfile.TemporaryDirectory(prefix="touchline-bench-insight-") as tmp:
+        result = bench_insight.run(purchases, report_rows, 200_000, Path(tmp))
+    bench_insight.report(result)
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2, default=str))
 
 
 def preferences(rows: int, customers: int, json_path: Path | None) -> None:

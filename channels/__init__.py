@@ -2,11 +2,13 @@
 
 from channels.base import (
     Channel,
+    DirectMessage,
     EmailMessage,
     InDoubt,
     Message,
     Receipt,
     SmsMessage,
+    WhatsAppMessage,
     content_digest,
 )
 from channels.errors import (
@@ -20,6 +22,7 @@ from channels.registry import build_channels
 __all__ = [
     "Channel",
     "ChannelError",
+    "DirectMessage",
     "EmailMessage",
     "InDoubt",
     "Message",
@@ -28,6 +31,7 @@ __all__ = [
     "Receipt",
     "SmsMessage",
     "TransientChannelError",
+    "WhatsAppMessage",
     "build_channels",
     "content_digest",
 ]

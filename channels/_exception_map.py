@@ -17,6 +17,7 @@ from typing import Any
 
 import python_http_client.exceptions as sendgrid_http
 import requests
+import tweepy.errors as tweepy_errors
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from channels.errors import (
@@ -28,8 +29,19 @@ from channels.errors import (
 
 # Twilio error codes that say the recipient will not take messages from us.
 TWILIO_OPTED_OUT = {21610}
-# Twilio codes that say our account or sender is wrong rather than this message.
-TWILIO_CONFIGURATION = {20003, 20404, 21606, 21212, 21659}
+# Twilio codes that say our account or sender is wrong rather than this message
+# (63007: no WhatsApp sender with this From address).
+TWILIO_CONFIGURATION = {20003, 20404, 21606, 21212, 21659, 63007}
+# Twilio's rate limits by code, whatever HTTP status carries them (63017: the account's
+# messages per second; 63018: the WhatsApp or RCS sender's messaging limit): worth a retry.
+TWILIO_RATE_LIMITED = {63017, 63018}
+# Free text outside WhatsApp's 24-hour session window: this message will never go as it
+# is (it needs an approved template), but the customer has not opted out.
+TWILIO_OUTSIDE_SESSION = 63016
+# X error codes on a 403 that say this recipient does not take DMs from us (150: they do
+# not follow us; 349: they do not accept messages from us): final for this message only.
+# Any other 403 from X means our app or token lacks access (a configuration problem).
+X_DM_REFUSED = {150, 349}
 
 
 @contextmanager
@@ -46,6 +58,8 @@ def translated_errors(
         ) from exc
     except TwilioRestException as exc:
         raise _from_twilio(provider, exc, response_headers()) from exc
+    except tweepy_errors.HTTPException as exc:
+        raise _from_x(provider, exc) from exc
     except (requests.Timeout, TimeoutError) as exc:
         raise TransientChannelError(f"timed out: {exc}", provider=provider) from exc
     except (requests.ConnectionError, ConnectionError, urllib.error.URLError) as exc:
@@ -80,6 +94,16 @@ def _from_twilio(
         return ProviderConfigurationError(
             message, provider=provider, code=str(code), status=exc.status
         )
+    if code in TWILIO_RATE_LIMITED:
+        return TransientChannelError(
+            message,
+            provider=provider,
+            code=str(code),
+            status=exc.status,
+            retry_after=retry_after(headers or {}),
+        )
+    if code == TWILIO_OUTSIDE_SESSION:
+        return PermanentChannelError(message, provider=provider, code=str(code), status=exc.status)
     error = _from_http_status(
         provider, int(exc.status), message, str(code) if code else None, headers or {}
     )
@@ -109,6 +133,30 @@ def _from_twilio_page(provider: str, exc: TwilioException) -> ChannelError:
         code,
         dict(getattr(response, "headers", None) or {}),
     )
+
+
+def _from_x(provider: str, exc: tweepy_errors.HTTPException) -> ChannelError:
+    """tweepy raises one class per status. X's bodies are problem documents (``title``,
+    ``detail``, ``type``), sometimes with ``errors: [{code, message}]`` as in API v1.1."""
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    headers = _headers(getattr(response, "headers", None))
+    message = "; ".join(str(m) for m in exc.api_messages) or str(exc)
+    code = str(exc.api_codes[0]) if exc.api_codes else None
+    if isinstance(exc, tweepy_errors.TooManyRequests):
+        # X names the end of the 15-minute window as an epoch in x-rate-limit-reset (tweepy
+        # parses it); the shared helper knows only the x-ratelimit-reset spelling.
+        wait = (
+            max(0.0, exc.reset_time - time.time())
+            if exc.reset_time is not None
+            else retry_after(headers)
+        )
+        return TransientChannelError(
+            message, provider=provider, code=code, status=status, retry_after=wait
+        )
+    if status == 403 and set(exc.api_codes) & X_DM_REFUSED:
+        return PermanentChannelError(message, provider=provider, code=code, status=status)
+    return _from_http_status(provider, status, message, code, headers)
 
 
 def _sendgrid_message(exc: sendgrid_http.HTTPError) -> str:

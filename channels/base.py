@@ -31,13 +31,45 @@ class SmsMessage:
     dispatch_id: str | None = None
 
 
-Message = EmailMessage | SmsMessage
+@dataclass(frozen=True)
+class WhatsAppMessage:
+    """Free text inside the customer's 24-hour session window; outside it, only an approved
+    template (``content_sid`` with its variables) may open a conversation."""
+
+    touch_id: str
+    to: str  # E.164; the adapter adds the ``whatsapp:`` prefix
+    body: str | None = None
+    content_sid: str | None = None
+    content_variables: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    dispatch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    """An X direct message to a handle."""
+
+    touch_id: str
+    to: str  # the handle, without @
+    text: str
+    tags: tuple[str, ...] = ()
+    dispatch_id: str | None = None
+
+
+Message = EmailMessage | SmsMessage | WhatsAppMessage | DirectMessage
 
 
 def content_digest(message: Message) -> str:
     """What identifies a message's content at the provider when its id was never learnt:
     the subject of an email (the provider's activity log shows it), the body of an SMS."""
-    text = message.subject if isinstance(message, EmailMessage) else message.body
+    if isinstance(message, EmailMessage):
+        text = message.subject
+    elif isinstance(message, SmsMessage):
+        text = message.body
+    elif isinstance(message, WhatsAppMessage):
+        text = message.body or f"{message.content_sid}:{sorted(message.content_variables.items())}"
+    else:
+        text = message.text
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -7,6 +7,7 @@ the simulated time. Each batch is one task run: its name says how much it did.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,6 +21,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from flows import _runtime
 from touchline.clock import SystemClock
 from touchline.engine import BatchReport, advance_next_batch
+from touchline.engine.claim import any_due
 from touchline.engine.report import reasons_markdown, touch_table
 
 
@@ -40,6 +42,21 @@ def _api_shared_with_children() -> Iterator[None]:
         yield
     finally:
         os.environ.pop("PREFECT_API_URL", None)
+
+
+@contextmanager
+def _provider_limits_shared_by(processes: int) -> Iterator[None]:
+    """Each child process takes 1/N of every provider's rate and concurrency limit
+    (touchline.engine.ratelimit), so N processes together stay within them."""
+    previous = os.environ.get("TOUCHLINE_DISPATCH_WORKERS")
+    os.environ["TOUCHLINE_DISPATCH_WORKERS"] = str(processes * int(previous or 1))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TOUCHLINE_DISPATCH_WORKERS", None)
+        else:
+            os.environ["TOUCHLINE_DISPATCH_WORKERS"] = previous
 
 
 class ProviderConfigurationFailure(RuntimeError):
@@ -88,7 +105,11 @@ def advance_journeys(
             if report.claimed == 0 or report.aborted:
                 break
     else:
-        with _api_shared_with_children(), ProcessPoolTaskRunner(max_workers=processes) as runner:
+        with (
+            _api_shared_with_children(),
+            _provider_limits_shared_by(processes),
+            ProcessPoolTaskRunner(max_workers=processes) as runner,
+        ):
             lanes = {
                 runner.submit(
                     advance_batch.with_options(task_run_name=f"batch {n + 1}"),
@@ -110,18 +131,23 @@ def advance_journeys(
                             {"as_of": now, "batch_size": batch_size},
                         )
                     )
+    _publish(total, f"Advance as of {now:%Y-%m-%d %H:%M} UTC")
+    if total.aborted:
+        raise ProviderConfigurationFailure(total.aborted)
+    return _summary(total)
+
+
+def _publish(total: BatchReport, title: str) -> None:
     if total.claimed:
         create_table_artifact(
             key="advance-touches",
             table=touch_table(total),
-            description=f"Touches by step, channel and outcome ({now:%Y-%m-%d %H:%M} UTC)",
+            description=f"Touches by step, channel and outcome — {title}",
         )
-        create_markdown_artifact(
-            key="advance-summary",
-            markdown=reasons_markdown(total, f"Advance as of {now:%Y-%m-%d %H:%M} UTC"),
-        )
-    if total.aborted:
-        raise ProviderConfigurationFailure(total.aborted)
+        create_markdown_artifact(key="advance-summary", markdown=reasons_markdown(total, title))
+
+
+def _summary(total: BatchReport) -> dict[str, int]:
     return {
         "claimed": total.claimed,
         "sent": total.count("sent"),
@@ -129,3 +155,46 @@ def advance_journeys(
         "failed": total.count("failed"),
         "deferred": total.count("deferred"),
     }
+
+
+def _continuous_name() -> str:
+    minutes = flow_run.parameters.get("minutes", 10)
+    return f"advance continuously for {minutes:g} min"
+
+
+@flow(name="advance-continuously", flow_run_name=_continuous_name, log_prints=False)
+def advance_continuously(
+    minutes: float = 10, poll_seconds: float = 0.5, batch_size: int | None = None
+) -> dict[str, int]:
+    """Advance due work as soon as it is due, for ``minutes``: an event that enrolled a
+    customer is sent within about ``poll_seconds``, not at the next scheduled run.
+
+    Prefect schedules runs of this flow back to back (prefect.yaml), so one is always
+    polling; claims are exclusive, so an overlap at the hand-over is harmless. Idle polls
+    are one indexed query each and create no task runs: only a poll that finds work runs a
+    batch task, named for its number, so the run's task list reads as its history.
+    """
+    engine = _runtime.engine()
+    logger = get_run_logger()
+    deadline = time.monotonic() + minutes * 60
+    total, batches = BatchReport(), 0
+    while time.monotonic() < deadline:
+        now = SystemClock().now()
+        with engine.db.session() as session:
+            due = any_due(session, now)
+        if not due:
+            time.sleep(poll_seconds)
+            continue
+        batches += 1
+        report = advance_batch.with_options(task_run_name=f"batch {batches}")(now, batch_size)
+        total.merge(report)
+        logger.info(
+            "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
+            batches, report.claimed, report.count("sent"), report.count("skipped"),
+            report.count("failed"),
+        )  # fmt: skip
+        if report.aborted:
+            _publish(total, f"Advance continuously, stopped after {batches} batches")
+            raise ProviderConfigurationFailure(report.aborted)
+    _publish(total, f"Advance continuously: {batches} batches in {minutes:g} min")
+    return _summary(total)

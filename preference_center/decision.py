@@ -37,7 +37,12 @@ from preference_center.quiet_hours import (
 )
 from preference_center.timing import best_time
 
-ADDRESS_NAMES = {"email": "email address", "sms": "phone number"}
+ADDRESS_NAMES = {
+    "email": "email address",
+    "sms": "phone number",
+    "whatsapp": "WhatsApp number",
+    "x": "X handle",
+}
 
 
 @dataclass(frozen=True)

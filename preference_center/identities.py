@@ -6,7 +6,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 # Which identity kind carries the address for a channel.
-CHANNEL_IDENTITY = {"email": "email", "sms": "phone"}
+CHANNEL_IDENTITY = {"email": "email", "sms": "phone", "whatsapp": "whatsapp", "x": "x_handle"}
 
 
 class InvalidAddress(ValueError):

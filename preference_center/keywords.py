@@ -44,6 +44,29 @@ class KeywordOutcome:
     changed: tuple[str, ...]  # what happened, in words, for the record
 
 
+# What the customer reads back, per channel: carriers' wording for texts; WhatsApp's own.
+_REPLIES = {
+    "sms": {
+        "help": "{company}: help at {help_url}. Msg&data rates may apply. Reply STOP to opt out.",
+        "opt_out": "{company}: you are unsubscribed and will receive no more texts. "
+        "Reply START to resubscribe.",
+        "opt_in": "{company}: you are subscribed to texts. Reply HELP for help, STOP to opt out.",
+    },
+    "whatsapp": {
+        "help": "{company}: help at {help_url}. Reply STOP to stop WhatsApp messages from us.",
+        "opt_out": "{company}: you will receive no more WhatsApp messages from us. "
+        "Reply START to resubscribe.",
+        "opt_in": "{company}: you are subscribed to WhatsApp messages again. "
+        "Reply STOP to opt out.",
+    },
+}
+KEYWORD_CHANNELS = tuple(_REPLIES)
+
+
+def keyword_source(channel: str) -> str:
+    return f"{channel}_keyword"
+
+
 def apply_keyword(
     session: Session,
     customer_id: str | None,
@@ -53,58 +76,58 @@ def apply_keyword(
     evidence: dict[str, Any],
     at: datetime,
     settings: Settings,
+    channel: str = "sms",
 ) -> KeywordOutcome:
-    """The keyword's effect on the customer's ledger (None: a number we do not know — the
-    caller suppresses the number instead) and the reply the carrier rules ask for."""
-    company = settings.company_name
+    """The keyword's effect on the ledger of the channel it came by (None: a sender we do
+    not know — the caller suppresses the address instead) and the reply the rules ask for.
+
+    STOP on WhatsApp ends WhatsApp messages, not texts: the customer asked it of the app
+    they wrote in. Only SMS has a double opt-in, so only there does YES confirm one.
+    """
+    if channel not in _REPLIES:
+        raise ValueError(f"keywords are not handled on channel '{channel}'")
+    replies = {
+        name: text.format(company=settings.company_name,
+                          help_url=f"{settings.public_url.rstrip('/')}/help")
+        for name, text in _REPLIES[channel].items()
+    }  # fmt: skip
     if keyword == "help":
-        return KeywordOutcome(
-            keyword,
-            f"{company}: help at {settings.public_url.rstrip('/')}/help. Msg&data rates may "
-            "apply. Reply STOP to opt out.",
-            (),
-        )
+        return KeywordOutcome(keyword, replies["help"], ())
+    source = keyword_source(channel)
     evidence = {**evidence, "keyword": word}
     if keyword == "opt_out":
         if customer_id is not None:
             record_consent(
                 session, customer_id,
-                [ConsentIn(channel="sms", purpose=p, status=REVOKED)
+                [ConsentIn(channel=channel, purpose=p, status=REVOKED)
                  for p in (MARKETING, TRANSACTIONAL)],
-                source="sms_keyword", evidence=evidence, at=at, settings=settings,
+                source=source, evidence=evidence, at=at, settings=settings,
             )  # fmt: skip
         return KeywordOutcome(
-            keyword,
-            f"{company}: you are unsubscribed and will receive no more texts. "
-            "Reply START to resubscribe.",
-            ("sms revoked (marketing, transactional)",),
+            keyword, replies["opt_out"], (f"{channel} revoked (marketing, transactional)",)
         )
     # opt_in
     if customer_id is None:
         return KeywordOutcome(keyword, None, ())
     state = current_consents(session, customer_id)
+    pending = state.get((channel, MARKETING))
     if (
-        state.get(("sms", MARKETING))
-        and state[("sms", MARKETING)].status == PENDING
-        and confirm_sms(session, customer_id, source="sms_keyword", evidence=evidence, at=at)
+        channel == "sms"
+        and pending is not None
+        and pending.status == PENDING
+        and confirm_sms(session, customer_id, source=source, evidence=evidence, at=at)
     ):
         changed: list[str] = ["sms marketing confirmed"]
     else:
-        # START after a STOP: the customer asks for texts again, by their own message —
+        # START after a STOP: the customer asks for messages again, by their own message —
         # which is itself the confirmation a double opt-in asks for.
         wanted = [
-            ConsentIn(channel="sms", purpose=p, status=GRANTED)
+            ConsentIn(channel=channel, purpose=p, status=GRANTED)
             for p in (MARKETING, TRANSACTIONAL)
-            if (s := state.get(("sms", p))) is not None and s.status == REVOKED
+            if (s := state.get((channel, p))) is not None and s.status == REVOKED
         ]
         if wanted:
-            record_consent(session, customer_id, wanted, source="sms_keyword",
-                           evidence=evidence, at=at, settings=settings)  # fmt: skip
-        changed = [f"sms {c.purpose} granted again" for c in wanted]
-    return KeywordOutcome(
-        keyword,
-        f"{company}: you are subscribed to texts. Reply HELP for help, STOP to opt out."
-        if changed
-        else None,
-        tuple(changed),
-    )
+            record_consent(session, customer_id, wanted, source=source, evidence=evidence,
+                           at=at, settings=settings)  # fmt: skip
+        changed = [f"{channel} {c.purpose} granted again" for c in wanted]
+    return KeywordOutcome(keyword, replies["opt_in"] if changed else None, tuple(changed))

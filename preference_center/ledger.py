@@ -37,11 +37,11 @@ from touchline.journeys.model import KNOWN_CHANNELS
 from touchline.record import Consent, Customer
 
 SOURCES = (
-    "signup_form", "api", "sms_keyword", "unsubscribe_link", "preference_page",
+    "signup_form", "api", "sms_keyword", "whatsapp_keyword", "unsubscribe_link", "preference_page",
     "confirmation_link", "admin", "import", "provider", "merge", "event",
 )  # fmt: skip
 # Sources that are the customer confirming with their own phone or inbox.
-CONFIRMING_SOURCES = frozenset({"sms_keyword", "confirmation_link"})
+CONFIRMING_SOURCES = frozenset({"sms_keyword", "whatsapp_keyword", "confirmation_link"})
 
 
 @dataclass

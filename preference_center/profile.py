@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from preference_center.consent import ConsentMap, TopicMap, fold_ledger, fold_topics
@@ -18,7 +18,12 @@ from preference_center.learned import Learned, load_learned, segment_of
 from preference_center.quiet_hours import QuietHours
 from touchline.config import get_settings
 from touchline.db import chunked
-from touchline.record import Consent, Customer, Identity, Preference, Suppression
+from touchline.record import Consent, Customer, Identity, Interaction, Preference, Suppression
+from touchline.record.touches import RECEIVED, REPLIED
+
+# WhatsApp's customer service window: a business may write freely for this long after the
+# customer's last message.
+WHATSAPP_SESSION = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class CustomerProfile:
     # Channels whose address on file is suppressed (bounced, reported spam, texted STOP
     # before we knew the number), with the reason.
     suppressed: Mapping[str, str] = field(default_factory=dict)
+    # When the customer's WhatsApp session window closes: 24 hours after their last
+    # WhatsApp message to us. Free text goes only before then; loaded when asked.
+    whatsapp_session_until: datetime | None = None
 
 
 def load_profiles(
@@ -50,12 +58,15 @@ def load_profiles(
     learned: bool = False,
     marketing_since: datetime | None = None,
     week_since: datetime | None = None,
+    whatsapp_sessions_since: datetime | None = None,
 ) -> dict[str, CustomerProfile]:
     """Profiles for many customers in a handful of queries, whatever the batch size.
 
     ``learned``: also load what the refresh learned (for "best" channel and time).
     ``marketing_since``: also count marketing messages sent since then (frequency caps).
     ``week_since``: also count them for customers with a limit of their own (a week ago).
+    ``whatsapp_sessions_since``: also find WhatsApp session windows still open, from the
+    customers' WhatsApp messages since then (a session's length ago).
     """
     ids = sorted(set(customer_ids))
     if not ids:
@@ -119,6 +130,9 @@ def load_profiles(
     if limited and week_since is not None:
         this_week = recent_marketing(session, limited, week_since)
     suppressed = load_suppressions(session, addresses, kind_to_channel)
+    sessions = (
+        whatsapp_sessions(session, ids, whatsapp_sessions_since) if whatsapp_sessions_since else {}
+    )
     profiles = {}
     for cid in ids:
         if cid not in attributes:
@@ -142,8 +156,27 @@ def load_profiles(
             max_per_week=pref.max_per_week if pref else None,
             marketing_this_week=this_week.get(cid, 0),
             suppressed=suppressed.get(cid, {}),
+            whatsapp_session_until=sessions.get(cid),
         )
     return profiles
+
+
+def whatsapp_sessions(session: Session, ids: list[str], since: datetime) -> dict[str, datetime]:
+    """customer -> when their WhatsApp session window closes, for messages since ``since``."""
+    found: dict[str, datetime] = {}
+    for chunk in chunked(ids):
+        for cid, last in session.execute(
+            select(Interaction.customer_id, func.max(Interaction.occurred_at))
+            .where(
+                Interaction.customer_id.in_(chunk),
+                Interaction.occurred_at >= since,
+                Interaction.channel == "whatsapp",
+                Interaction.kind.in_((REPLIED, RECEIVED)),
+            )
+            .group_by(Interaction.customer_id)
+        ):
+            found[cid] = last + WHATSAPP_SESSION
+    return found
 
 
 def load_suppressions(

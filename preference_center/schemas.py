@@ -56,7 +56,8 @@ class PreferencesIn(_Strict):
 class ConsentIn(_Strict):
     """One change to the consent ledger: a channel for a purpose, or a topic."""
 
-    channel: ChannelName | Literal["all"]
+    # One Literal, not a union with "all": its error reads as one sentence naming every option.
+    channel: Literal["email", "sms", "whatsapp", "x", "all"]
     purpose: Literal["marketing", "transactional"] = "marketing"
     status: Literal["granted", "revoked", "pending"]
     topic: str | None = Field(default=None, max_length=64)

@@ -30,6 +30,19 @@ class SandboxClient:
     def sms(self, *, touch_id: str | None = None, to: str | None = None) -> list[dict[str, Any]]:
         return self._get("/_sandbox/sms", touch_id=touch_id, to=to)
 
+    def direct_messages(
+        self, *, touch_id: str | None = None, to: str | None = None
+    ) -> list[dict[str, Any]]:
+        """X DM events, ours and the customers' (``direction``), oldest first."""
+        return self._get("/_sandbox/x/direct_messages", touch_id=touch_id, to=to)
+
+    def x_inbound(self, from_handle: str, text: str, kind: str = "dm") -> dict[str, Any]:
+        """Have X post a signed Account Activity event (a DM to us, or a mention of us)
+        to ``x_webhook_url``; returns the webhook's answer."""
+        return self._post(
+            "/_sandbox/x/inbound", {"from_handle": from_handle, "text": text, "kind": kind}
+        )
+
     def stats(self) -> dict[str, Any]:
         return self._get("/_sandbox/stats")
 
@@ -65,6 +78,17 @@ class SandboxClient:
         self._post(
             "/_sandbox/suppressions",
             {"emails": list(emails), "numbers": list(numbers), "reason": reason},
+        )
+
+    def whatsapp_inbound(
+        self, sender: str, body: str, *, to: str | None = None, profile_name: str | None = None
+    ) -> dict[str, Any]:
+        """The customer ``sender`` (E.164) writes ``body`` to our WhatsApp sender: their
+        session window opens and the signed webhook goes to the configured inbound URL.
+        Returns the message sid, whether the webhook was accepted and the TwiML replies."""
+        return self._post(
+            "/_sandbox/whatsapp/inbound",
+            {"from": sender, "body": body, "to": to, "profile_name": profile_name},
         )
 
     def close(self) -> None:

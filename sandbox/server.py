@@ -1,4 +1,4 @@
-"""Run the emulators: SendGrid and Twilio on two ports, served by one event loop.
+"""Run the emulators: SendGrid, Twilio and X on three ports, served by one event loop.
 
 One loop in one thread means the shared sandbox state needs no locks; each port answers
 only as its provider, as two separate hosts would.
@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from sandbox import control, sendgrid_api, twilio_api
+from sandbox import control, sendgrid_api, twilio_api, x_api
 from sandbox.state import Sandbox
 
 log = logging.getLogger("sandbox")
@@ -40,6 +40,7 @@ def build_app(sandbox: Sandbox, providers_by_port: dict[int, str]) -> ASGI:
             routes=[*sendgrid_api.routes(sandbox), *control.routes(sandbox, http)]
         ),
         "twilio": Starlette(routes=[*twilio_api.routes(sandbox), *control.routes(sandbox, http)]),
+        "x": Starlette(routes=[*x_api.routes(sandbox), *control.routes(sandbox, http)]),
     }
 
     async def flush_on_wall_clock() -> None:
@@ -83,13 +84,18 @@ class SandboxServer:
         host: str = "127.0.0.1",
         sendgrid_port: int = 0,
         twilio_port: int = 0,
+        x_port: int = 0,
     ):
         self.sandbox = sandbox
         self.host = host
-        self._sockets = [_bind(host, sendgrid_port), _bind(host, twilio_port)]
+        self._sockets = [_bind(host, sendgrid_port), _bind(host, twilio_port), _bind(host, x_port)]
         self.sendgrid_port = self._sockets[0].getsockname()[1]
         self.twilio_port = self._sockets[1].getsockname()[1]
-        app = build_app(sandbox, {self.sendgrid_port: "sendgrid", self.twilio_port: "twilio"})
+        self.x_port = self._sockets[2].getsockname()[1]
+        app = build_app(
+            sandbox,
+            {self.sendgrid_port: "sendgrid", self.twilio_port: "twilio", self.x_port: "x"},
+        )
         config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -101,6 +107,10 @@ class SandboxServer:
     @property
     def twilio_url(self) -> str:
         return f"http://{self.host}:{self.twilio_port}"
+
+    @property
+    def x_url(self) -> str:
+        return f"http://{self.host}:{self.x_port}"
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(

@@ -135,6 +135,8 @@ def _emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandb
 def emulators(_emulator_server: SandboxServer) -> Iterator[SandboxServer]:
     _emulator_server.sandbox.reset()
     _emulator_server.sandbox.config.event_webhook_url = None
+    _emulator_server.sandbox.config.x_webhook_url = None
+    _emulator_server.sandbox.config.inbound_sms_url = None
     yield _emulator_server
     _emulator_server.sandbox.reset()
 
@@ -172,6 +174,7 @@ def settings(
         "TOUCHLINE_DATABASE_URL": db.url,
         "TOUCHLINE_SENDGRID_HOST": emulators.sendgrid_url,
         "TOUCHLINE_TWILIO_BASE_URL": emulators.twilio_url,
+        "TOUCHLINE_X_API_BASE_URL": emulators.x_url,
         "TOUCHLINE_PUBLIC_URL": api_server.url,
         "TOUCHLINE_SENDGRID_WEBHOOK_PUBLIC_KEY": emulators.sandbox.signer.public_key_base64(),
         "TOUCHLINE_DISPATCH_BACKOFF_BASE": "0.01",

@@ -11,8 +11,9 @@ import os
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,12 @@ class Settings(BaseSettings):
         default="",
         description="SQLAlchemy URL. Empty means a SQLite file in `home`. "
         "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    prefect_database_url: str = Field(
+        default="",
+        description="Prefect server's own database under `touchline serve` (passed as "
+        "PREFECT_API_DATABASE_CONNECTION_URL). Empty means SQLite under `home`/serve. "
+        "PostgreSQL: postgresql+asyncpg://user@host:5432/prefect (the database must exist)",
     )
     journeys_dir: Path = PROJECT_ROOT / "journeys"
     templates_dir: Path = PROJECT_ROOT / "templates"
@@ -60,11 +67,58 @@ class Settings(BaseSettings):
     )
 
     # --- dispatch ------------------------------------------------------------------------
-    dispatch_concurrency: int = Field(default=8, ge=1, le=256)
+    dispatch_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Requests in flight per provider from one worker process (a thread "
+        "each). At 50 ms a request, 32 allow ~640 messages/s per provider; "
+        "`provider_concurrency` caps it where the provider counts concurrent requests.",
+    )
     dispatch_max_attempts: int = Field(default=4, ge=1, le=20)
     dispatch_backoff_base: float = Field(default=0.2, ge=0)
     dispatch_backoff_max: float = Field(default=10.0, ge=0)
+    dispatch_max_wait: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a message waits in a run for its provider (a rate-limit slot, a "
+        "Retry-After); beyond it the message is left to a later run, so a batch finishes "
+        "well inside its lease.",
+    )
+    # Messages per second per channel: the sender's documented throughput (0: none of
+    # ours; the provider's 429s still slow us down).
+    # - email 0: SendGrid publishes no limit for v3 mail/send (its 600 requests/min default
+    #   excludes mail/send — Twilio changelog 2019-10-10); a 429 carries X-RateLimit-Reset.
+    # - sms 100: a short code's ~100 segments/s (Twilio errors 30001/21611: a US long code
+    #   sends 1/s, a short code 100+/s). Twilio accepts faster but queues (up to 10 hours),
+    #   and a queued marketing SMS can arrive inside quiet hours: pace at the senders' MPS
+    #   (1 per long code, 3 toll-free) — set it to what your numbers are provisioned for.
+    # - whatsapp 10: a Twilio WhatsApp sender's default text throughput (Twilio's WhatsApp
+    #   FAQ: 10 MPS, up to 50 on request; Meta's Cloud API allows 80 per number).
+    # - x 0.22: X API v2 POST /2/dm_conversations/.../messages allows 200 requests per 15
+    #   minutes per user (and 1,000 per 24 h, answered with 429 and x-rate-limit-reset).
+    channel_rate_limits: dict[str, float] = {
+        "email": 0.0,
+        "sms": 100.0,
+        "whatsapp": 10.0,
+        "x": 200 / 900,
+    }
+    # Requests in flight per provider account. Twilio limits an account's concurrent REST
+    # requests (error 20429 "too many concurrent requests"; 100 by default per its support
+    # article on 429s). Missing: only `dispatch_concurrency` applies.
+    provider_concurrency: dict[str, int] = {"twilio": 100}
+    dispatch_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Worker processes sending through the same provider accounts at once (every "
+        "`touchline worker`, times `processes` of an advance run): each process takes 1/N of "
+        "every rate limit and concurrency cap above.",
+    )
     provider_timeout: float = Field(default=10.0, gt=0)
+    # Dry runs: "console" replaces every channel with one that writes each message as a JSON
+    # line to `console_channel_path` ("-": stdout; empty: <home>/console.jsonl).
+    channel_override: Literal["", "console"] = ""
+    console_channel_path: str = ""
 
     # --- preference center ---------------------------------------------------------------
     default_timezone: str = "UTC"
@@ -104,6 +158,26 @@ class Settings(BaseSettings):
     # How long a link to the preference page stays valid.
     preference_link_ttl: timedelta = timedelta(days=30)
 
+    # --- insight: RFM and dis-engagement tripwires (touchline/insight/) ------------------
+    # Which events are purchases, and the payload field that holds the amount.
+    purchase_event_types: list[str] = ["order.placed"]
+    purchase_amount_field: str = "total"
+    # Events that show a customer is still around without buying (site visits, app
+    # sessions): a customer who still visits is not silent. Empty: only purchases count.
+    visit_event_types: list[str] = []
+    # A customer's expected interval between purchases is the median of their own gaps,
+    # once they have made at least this many purchases.
+    tripwire_min_purchases: int = Field(default=3, ge=2)
+    # Flag a valuable customer silent for longer than expected interval × sensitivity.
+    tripwire_sensitivity: float = Field(default=1.5, gt=0)
+    # Valuable: RFM monetary score (1-5) at least this, and frequency score at least this
+    # (0: not required).
+    tripwire_min_monetary_score: int = Field(default=4, ge=0, le=5)
+    tripwire_min_frequency_score: int = Field(default=0, ge=0, le=5)
+    # Only silences whose threshold was crossed this recently are flagged: a daily run
+    # that missed a few days catches up, a first run does not flag customers lost years ago.
+    tripwire_lookback: timedelta = timedelta(days=30)
+
     # --- SendGrid ------------------------------------------------------------------------
     sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
     sendgrid_host: str = "http://127.0.0.1:8971"
@@ -114,12 +188,30 @@ class Settings(BaseSettings):
     )
     email_from: str = "hello@touchline.example"
     email_from_name: str = "Touchline"
+    # SendGrid unsubscribe groups (ASM group id -> our topic): a `group_unsubscribe` event
+    # leaves that topic on email. An unlisted group revokes email marketing as a whole: we
+    # cannot tell what the customer left, so we stop all of it rather than guess.
+    # TOUCHLINE_SENDGRID_ASM_GROUPS='{"21001": "newsletter", "21002": "promotions"}'
+    sendgrid_asm_groups: dict[int, str] = {}
 
     # --- Twilio --------------------------------------------------------------------------
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: SecretStr = SecretStr("sandbox-auth-token")
     twilio_base_url: str = "http://127.0.0.1:8972"
     sms_from: str = "+15005550006"
+    # The WhatsApp-enabled sender (E.164, without "whatsapp:"); the default is Twilio's
+    # sandbox WhatsApp sender.
+    whatsapp_from: str = "+14155238886"
+
+    # --- X (direct messages out; DMs and mentions in, by Account Activity webhook) --------
+    x_api_base_url: str = "http://127.0.0.1:8973"
+    # OAuth 1.0a user context: DMs are sent as our account, which app-only auth cannot do.
+    x_consumer_key: str = "sandbox-consumer-key"
+    # Also the key X signs Account Activity webhooks with (the CRC answer and
+    # x-twitter-webhooks-signature), as X's Account Activity API does.
+    x_consumer_secret: SecretStr = SecretStr("sandbox-consumer-secret")
+    x_access_token: str = "1000000000000000001-sandboxAccessToken"  # "<our user id>-…"
+    x_access_token_secret: SecretStr = SecretStr("sandbox-access-token-secret")
 
     # --- our public URLs (webhooks, links in messages) -----------------------------------
     public_url: str = "http://127.0.0.1:8970"
@@ -132,7 +224,13 @@ class Settings(BaseSettings):
     company_name: str = "Touchline Outfitters"
     company_postal_address: str = "12 Market Street, Springfield, IL 62701, USA"
 
-    @field_validator("marketing_cap_window", "history_window", "preference_link_ttl", mode="before")
+    @field_validator(
+        "marketing_cap_window",
+        "history_window",
+        "preference_link_ttl",
+        "tripwire_lookback",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object) -> object:
         from touchline.clock import parse_duration
@@ -140,12 +238,26 @@ class Settings(BaseSettings):
         return parse_duration(value) if isinstance(value, str) and value[-1:].isalpha() else value
 
     @field_validator(
-        "default_channel_order", "quiet_hours_channels", "required_topics", mode="before"
+        "default_channel_order",
+        "quiet_hours_channels",
+        "required_topics",
+        "purchase_event_types",
+        "visit_event_types",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str) and not value.lstrip().startswith("["):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sendgrid_asm_groups")
+    @classmethod
+    def _known_topics(cls, value: dict[int, str], info: ValidationInfo) -> dict[int, str]:
+        topics = info.data.get("topics") or {}
+        unknown = sorted({t for t in value.values() if t not in topics})
+        if unknown:
+            raise ValueError(f"unknown topics {unknown}; topics are {', '.join(sorted(topics))}")
         return value
 
     def check_topic(self, name: str | None) -> str | None:

@@ -3,25 +3,48 @@
 Each event is stored once, whatever the provider repeats: the row id derives from the
 provider's event id. An event finds its touch by the touch id we sent along (SendGrid
 custom_args, the Twilio callback URL) or, failing that, by the provider's message id.
+
+What an event says about the address or the customer goes further, once per event:
+- a hard bounce, a spam complaint, or a message the provider dropped because the address
+  is on its own bounce, spam-report or unsubscribe list suppresses the address;
+- an unsubscribe at the provider revokes email marketing in the consent ledger, and a
+  group unsubscribe leaves the topic its group stands for (``sendgrid_asm_groups``);
+  source ``provider``, the event as evidence.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.webhooks import ProviderEvent
+from touchline.config import Settings, get_settings
 from touchline.db import insert_ignoring_duplicates
 from touchline.ids import interaction_id
-from touchline.record import Interaction, Suppression, Touch
-from touchline.record.touches import BOUNCED, SENT, SPAM_REPORT
+from touchline.record import Consent, Interaction, Suppression, Touch
+from touchline.record.touches import BOUNCED, SENT, SPAM_REPORT, UNSUBSCRIBED
+
+log = logging.getLogger(__name__)
 
 SUPPRESSING = frozenset({BOUNCED, SPAM_REPORT})
-IDENTITY_OF_CHANNEL = {"email": "email", "sms": "phone"}
+DROPPED = "dropped"
+RESUBSCRIBED = "resubscribed"
+# SendGrid drops a message to an address on one of its suppression lists, saying which in
+# ``reason``; the address is as unusable as if it had bounced or complained here.
+PROVIDER_LISTS = {
+    "bounced address": BOUNCED,
+    "spam reporting address": SPAM_REPORT,
+    "unsubscribed address": UNSUBSCRIBED,
+}
+# What of an unsubscribe event is kept as the ledger row's evidence.
+EVIDENCE_FIELDS = ("event", "event_id", "asm_group_id", "ip", "useragent")
+IDENTITY_OF_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "whatsapp", "x": "x_handle"}
 
 
 @dataclass
@@ -32,7 +55,10 @@ class EngagementReport:
 
 
 def record_provider_events(
-    session: Session, events: Sequence[ProviderEvent], received_at: datetime
+    session: Session,
+    events: Sequence[ProviderEvent],
+    received_at: datetime,
+    settings: Settings | None = None,
 ) -> EngagementReport:
     report = EngagementReport()
     if not events:
@@ -97,11 +123,25 @@ def record_provider_events(
     )
     report.recorded = len(inserted)
     report.duplicates = len(rows) - len(inserted)
-    new = set(inserted)
-    _suppress(
-        session, [r for r in unique if r["id"] in new and r["kind"] in SUPPRESSING], received_at
+    # Only what is new: a repeated event changes neither suppressions nor the ledger again.
+    fresh = [r for r in unique if r["id"] in set(inserted)]
+    _suppress(session, [r for r in fresh if _suppression_reason(r)], received_at)
+    _record_consent(
+        session,
+        [r for r in fresh if r["kind"] in (UNSUBSCRIBED, RESUBSCRIBED)],
+        received_at,
+        settings or get_settings(),
     )
     return report
+
+
+def _suppression_reason(row: dict[str, Any]) -> str | None:
+    if row["kind"] in SUPPRESSING:
+        return str(row["kind"])
+    if row["kind"] == DROPPED:
+        reason = str(row["detail"].get("reason") or "").strip().lower()
+        return PROVIDER_LISTS.get(reason)
+    return None
 
 
 def _suppress(session: Session, rows: list[dict], at: datetime) -> None:
@@ -132,11 +172,68 @@ def _suppress(session: Session, rows: list[dict], at: datetime) -> None:
         Suppression(
             kind=kind,
             value=value,
-            reason=row["kind"],
+            reason=_suppression_reason(row) or row["kind"],
             source=row["provider"] or "provider",
-            evidence={"touch_id": row["touch_id"], "event_id": row["detail"].get("event_id")},
+            evidence={
+                "touch_id": row["touch_id"],
+                "event_id": row["detail"].get("event_id"),
+                **({"dropped": row["detail"]["reason"]} if row["kind"] == DROPPED else {}),
+            },
             created_at=at,
         )
         for (kind, value), row in wanted.items()
         if (kind, value) not in active
     )
+
+
+def _record_consent(
+    session: Session, rows: list[dict[str, Any]], received_at: datetime, settings: Settings
+) -> None:
+    """An unsubscribe the provider took (its own unsubscribe page, the mailbox's button on
+    a message without our header) is the customer's word as much as one taken here."""
+    consents = []
+    for row in rows:
+        if row["channel"] != "email":
+            continue
+        detail = row["detail"]
+        group = detail.get("asm_group_id")
+        topic = None
+        if detail.get("event") in ("group_unsubscribe", "group_resubscribe"):
+            topic = _topic_of_group(group, settings)
+            if topic in settings.required_topics:
+                # Account notices cannot be left (SendGrid's group settings should not offer
+                # it): record nothing rather than a state the preference center refuses.
+                log.warning("ignored a %s from required topic %s", detail["event"], topic)
+                continue
+            if topic is None and row["kind"] == RESUBSCRIBED:
+                continue  # rejoining a group we cannot name grants nothing
+        evidence = {
+            "provider": row["provider"],
+            "touch_id": row["touch_id"],
+            "provider_message_id": row["provider_message_id"],
+            "occurred_at": row["occurred_at"].isoformat(),
+            **{k: v for k, v in detail.items() if k in EVIDENCE_FIELDS},
+        }
+        if group is not None and topic is None:
+            evidence["unmapped_group"] = True  # see settings.sendgrid_asm_groups
+        consents.append(
+            Consent(
+                customer_id=row["customer_id"],
+                channel="email",
+                purpose="marketing",
+                topic=topic,
+                status="revoked" if row["kind"] == UNSUBSCRIBED else "granted",
+                source="provider",
+                evidence=evidence,
+                # When it happened (the ledger's order), unless the provider's clock is ahead.
+                recorded_at=min(row["occurred_at"], received_at),
+            )
+        )
+    session.add_all(consents)
+
+
+def _topic_of_group(group: object, settings: Settings) -> str | None:
+    try:
+        return settings.sendgrid_asm_groups.get(int(group))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None

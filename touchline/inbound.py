@@ -1,25 +1,31 @@
 """Messages customers send us: keywords to the preference center, replies to the record,
 and every message from a known customer as an event journeys can start on.
 
-An inbound SMS from a number we know becomes:
-  - a REPLIED interaction on the last SMS we sent that number within REPLY_WINDOW (it
-    counts as engagement for channel effectiveness), or a RECEIVED one otherwise;
-  - a consent change if the whole message is a carrier keyword (STOP, START, YES…);
-  - the genesis event ``sms.received`` (text and keyword in the payload).
-A number we do not know that texts STOP is suppressed, so that if it is ever linked to a
-customer later, it is still not texted.
+Twilio posts SMS and WhatsApp messages to the same inbound webhook; a WhatsApp sender's
+address is ``whatsapp:+E.164``. An inbound message from an address we know becomes:
+  - a REPLIED interaction on the last message we sent that address on the same channel
+    within REPLY_WINDOW (it counts as engagement for channel effectiveness), or a RECEIVED
+    one otherwise. On WhatsApp this is also what opens the customer's 24-hour session
+    window (preference_center.profile reads it back);
+  - a consent change for that channel if the whole message is a keyword (STOP, START, YES…);
+  - the genesis event ``sms.received`` or ``whatsapp.received`` (text and keyword in the
+    payload).
+An address we do not know that sends STOP is suppressed, so that if it is ever linked to a
+customer later, it is still not messaged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from channels.webhooks.twilio_inbound import InboundMessage
 from preference_center.identities import InvalidAddress, normalise_phone
-from preference_center.keywords import apply_keyword, classify
+from preference_center.keywords import Keyword, apply_keyword, classify
 from preference_center.linking import resolve_customer
 from touchline.config import Settings
 from touchline.db import Database, insert_ignoring_duplicates
@@ -29,6 +35,19 @@ from touchline.record import Interaction, Suppression, Touch
 from touchline.record.touches import RECEIVED, REPLIED, SENT
 
 REPLY_WINDOW = timedelta(days=7)
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+@dataclass(frozen=True)
+class InboundChannel:
+    name: str  # the channel: sms | whatsapp
+    identity: str  # the identity kind its addresses are linked by
+    event_type: str  # the genesis event of every message from a known customer
+    stop_reason: str  # the suppression of a stranger who sends STOP
+
+
+SMS = InboundChannel("sms", "phone", "sms.received", "sms_stop")
+WHATSAPP = InboundChannel("whatsapp", "whatsapp", "whatsapp.received", "whatsapp_stop")
 
 
 @dataclass(frozen=True)
@@ -37,38 +56,44 @@ class InboundResult:
     keyword: str | None
     reply: str | None
     duplicate: bool
+    channel: str = "sms"
 
 
 def handle_inbound_sms(
     db: Database, message: InboundMessage, now: datetime, settings: Settings
 ) -> InboundResult:
+    """An inbound SMS, or a WhatsApp message (its sender is ``whatsapp:+…``)."""
+    channel = WHATSAPP if message.from_.startswith(WHATSAPP_PREFIX) else SMS
+    raw = message.from_.removeprefix(WHATSAPP_PREFIX)
     try:
-        sender = normalise_phone(message.from_)
+        sender = normalise_phone(raw)
     except InvalidAddress:
-        sender = message.from_
+        sender = raw
     keyword = classify(message.body)
+    word = message.body.strip()
     with db.session() as session:
-        customer = resolve_customer(session, "phone", sender)
+        customer = resolve_customer(session, channel.identity, sender)
         evidence = {"message_sid": message.message_sid, "from": sender, "to": message.to}
+        if channel is WHATSAPP:
+            evidence["channel"] = "whatsapp"
         if customer is None:
             if keyword == "opt_out":
                 session.add(
-                    Suppression(kind="phone", value=sender, reason="sms_stop",
+                    Suppression(kind=channel.identity, value=sender, reason=channel.stop_reason,
                                 source="twilio_inbound", evidence=evidence, created_at=now)
                 )  # fmt: skip
-            outcome = (
-                apply_keyword(session, None, keyword, word=message.body.strip(),
-                              evidence=evidence, at=now, settings=settings)
+            reply = (
+                _keyword(session, channel, None, keyword, word, evidence, now, settings)
                 if keyword else None
             )  # fmt: skip
-            return InboundResult(None, keyword, outcome.reply if outcome else None, False)
+            return InboundResult(None, keyword, reply, False, channel.name)
 
         replied_to = session.execute(
             select(Touch.id)
             .join(Interaction, Interaction.touch_id == Touch.id)
             .where(
                 Touch.customer_id == customer,
-                Touch.channel == "sms",
+                Touch.channel == channel.name,
                 Interaction.kind == SENT,
                 Interaction.occurred_at >= now - REPLY_WINDOW,
             )
@@ -85,7 +110,7 @@ def handle_inbound_sms(
                     "touch_id": replied_to,
                     "customer_id": customer,
                     "kind": REPLIED if replied_to else RECEIVED,
-                    "channel": "sms",
+                    "channel": channel.name,
                     "provider": "twilio",
                     "provider_message_id": message.message_sid,
                     "occurred_at": now,
@@ -97,17 +122,16 @@ def handle_inbound_sms(
             returning="id",
         )
         if not stored:
-            return InboundResult(customer, keyword, None, True)
-        outcome = (
-            apply_keyword(session, customer, keyword, word=message.body.strip(),
-                          evidence=evidence, at=now, settings=settings)
+            return InboundResult(customer, keyword, None, True, channel.name)
+        reply = (
+            _keyword(session, channel, customer, keyword, word, evidence, now, settings)
             if keyword else None
         )  # fmt: skip
     ingest(
         db,
         [(None, {
-            "id": f"sms-{message.message_sid}",
-            "type": "sms.received",
+            "id": f"{channel.name}-{message.message_sid}",
+            "type": channel.event_type,
             "customer_id": customer,
             "occurred_at": now.isoformat(),
             "source": "twilio",
@@ -118,4 +142,20 @@ def handle_inbound_sms(
         source="twilio",
         settings=settings,
     )  # fmt: skip
-    return InboundResult(customer, keyword, outcome.reply if outcome else None, False)
+    return InboundResult(customer, keyword, reply, False, channel.name)
+
+
+def _keyword(
+    session: Session,
+    channel: InboundChannel,
+    customer_id: str | None,
+    keyword: Keyword,
+    word: str,
+    evidence: dict[str, Any],
+    at: datetime,
+    settings: Settings,
+) -> str | None:
+    """The keyword's effect on the ledger of the channel it came by, and the answer."""
+    outcome = apply_keyword(session, customer_id, keyword, word=word, evidence=evidence, at=at,
+                            settings=settings, channel=channel.name)  # fmt: skip
+    return outcome.reply

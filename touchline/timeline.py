@@ -1,5 +1,6 @@
-"""One customer's story across channels, in order: events, consent changes, decisions,
-sends, engagement, conversions."""
+"""One customer's story across channels, in order: events, consent changes (with their
+source and topic), addresses linked, suppressions of those addresses, merges, enrollments,
+decisions, sends, engagement, conversions."""
 
 from __future__ import annotations
 
@@ -10,14 +11,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from touchline.record import Consent, Enrollment, Event, Interaction, Touch
+from touchline.record import (
+    Consent,
+    CustomerMerge,
+    Enrollment,
+    Event,
+    Identity,
+    Interaction,
+    Suppression,
+    Touch,
+)
 from touchline.record.touches import DISPATCHING, TERMINAL_OUTCOMES
 
 
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # event | consent | enrolled | decision | <interaction kind> | ended
+    # event | consent | identity | suppressed | unsuppressed | merge | enrolled | decision |
+    # <interaction kind> | ended
+    kind: str
     channel: str | None
     summary: str
     detail: dict[str, Any]
@@ -38,15 +50,28 @@ def customer_timeline(session: Session, customer_id: str) -> list[Entry]:
     for consent in session.execute(
         select(Consent).where(Consent.customer_id == customer_id)
     ).scalars():
+        what = (
+            f"topic {consent.topic} ({consent.purpose}) {consent.status}"
+            if consent.topic
+            else f"{consent.purpose} {consent.status}"
+        )
         entries.append(
             Entry(
                 consent.recorded_at,
                 "consent",
                 consent.channel,
-                f"{consent.purpose} {consent.status} via {consent.source}",
-                consent.evidence,
+                f"{what} via {consent.source}",
+                {
+                    "purpose": consent.purpose,
+                    "status": consent.status,
+                    "topic": consent.topic,
+                    "source": consent.source,
+                    "evidence": consent.evidence,
+                },
             )
         )
+    entries += _identities_and_suppressions(session, customer_id)
+    entries += _merges(session, customer_id)
     for enrollment in session.execute(
         select(Enrollment).where(Enrollment.customer_id == customer_id)
     ).scalars():
@@ -117,10 +142,90 @@ def customer_timeline(session: Session, customer_id: str) -> list[Entry]:
         )
     # At the same instant, causes before effects: the event, then what it changed, the
     # decision, its outcome, and the enrollment's end last.
-    order = {"event": 0, "consent": 1, "enrolled": 2, "decision": 3, "ended": 9}
+    order = {"event": 0, "merge": 1, "identity": 1, "consent": 1, "suppressed": 1,
+             "unsuppressed": 1, "enrolled": 2, "decision": 3, "ended": 9}  # fmt: skip
     return sorted(entries, key=lambda e: (e.at, order.get(e.kind, 4)))
 
 
 def str_reason(reason: dict[str, Any]) -> str:
     channel = reason.get("channel")
     return f"{channel}: {reason['message']}" if channel else reason["message"]
+
+
+# Where a suppressed address would have been used.
+IDENTITY_CHANNEL = {"email": "email", "phone": "sms", "whatsapp": "whatsapp", "x_handle": "x"}
+
+
+def _identities_and_suppressions(session: Session, customer_id: str) -> list[Entry]:
+    """The customer's addresses as they were linked, and every suppression of one of them
+    (a suppression is about the address, so it shows whoever the address belongs to now)."""
+    entries: list[Entry] = []
+    linked = list(
+        session.execute(select(Identity).where(Identity.customer_id == customer_id)).scalars()
+    )
+    for identity in linked:
+        entries.append(
+            Entry(
+                identity.created_at,
+                "identity",
+                IDENTITY_CHANNEL.get(identity.kind),
+                f"{identity.kind} {identity.value} linked via {identity.source}"
+                + (" (verified)" if identity.verified else ""),
+                {"kind": identity.kind, "value": identity.value, "source": identity.source,
+                 "verified": identity.verified, "evidence": identity.evidence or {}},
+            )
+        )  # fmt: skip
+    suppressions = session.execute(
+        select(Suppression)
+        .join(
+            Identity,
+            (Identity.kind == Suppression.kind) & (Identity.value == Suppression.value),
+        )
+        .where(Identity.customer_id == customer_id)
+    ).scalars()
+    for row in suppressions:
+        detail = {"kind": row.kind, "value": row.value, "reason": row.reason,
+                  "source": row.source, "evidence": row.evidence}  # fmt: skip
+        channel = IDENTITY_CHANNEL.get(row.kind)
+        entries.append(
+            Entry(
+                row.created_at,
+                "suppressed",
+                channel,
+                f"{row.kind} {row.value} suppressed: {row.reason} ({row.source})",
+                detail,
+            )
+        )
+        if row.lifted_at:
+            entries.append(
+                Entry(row.lifted_at, "unsuppressed", channel,
+                      f"{row.kind} {row.value}: suppression lifted", detail)
+            )  # fmt: skip
+    return entries
+
+
+def _merges(session: Session, customer_id: str) -> list[Entry]:
+    rows = session.execute(
+        select(CustomerMerge).where(
+            (CustomerMerge.source_customer_id == customer_id)
+            | (CustomerMerge.target_customer_id == customer_id)
+        )
+    ).scalars()
+    return [
+        Entry(
+            merge.merged_at,
+            "merge",
+            None,
+            f"{merge.source_customer_id} merged into {merge.target_customer_id} "
+            f"by {merge.actor}: {merge.reason}",
+            {
+                "source_customer_id": merge.source_customer_id,
+                "target_customer_id": merge.target_customer_id,
+                "actor": merge.actor,
+                "reason": merge.reason,
+                "evidence": merge.evidence,
+                "moved": merge.moved,
+            },
+        )
+        for merge in rows
+    ]

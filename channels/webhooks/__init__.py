@@ -1,6 +1,6 @@
 """Provider webhooks: verify the signature, then parse into ``ProviderEvent``s."""
 
-from channels.webhooks import sendgrid_events, twilio_inbound, twilio_status
+from channels.webhooks import sendgrid_events, twilio_inbound, twilio_status, x_activity
 from channels.webhooks.base import (
     ProviderEvent,
     WebhookError,
@@ -16,4 +16,5 @@ __all__ = [
     "sendgrid_events",
     "twilio_inbound",
     "twilio_status",
+    "x_activity",
 ]

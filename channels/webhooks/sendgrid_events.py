@@ -35,6 +35,7 @@ KINDS = {
     "group_unsubscribe": "unsubscribed",
     "group_resubscribe": "resubscribed",
 }
+CONSENT_KINDS = frozenset({"unsubscribed", "resubscribed"})
 STANDARD_FIELDS = {
     "email", "timestamp", "event", "sg_event_id", "sg_message_id", "smtp-id", "category",
     "useragent", "ip", "url", "reason", "status", "type", "response", "attempt",
@@ -97,6 +98,11 @@ def parse(body: bytes) -> list[ProviderEvent]:
         if isinstance(item.get("timestamp"), int | float):
             occurred = datetime.fromtimestamp(item["timestamp"], UTC)
         detail: dict[str, Any] = {k: item[k] for k in DETAIL_FIELDS if k in item}
+        # The provider's own name: "unsubscribe" (from everything) and "group_unsubscribe"
+        # (from one group) are both "unsubscribed" to us, and mean different things.
+        detail["event"] = item["event"]
+        if kind in CONSENT_KINDS and "ip" in item:
+            detail["ip"] = item["ip"]  # evidence of who unsubscribed, kept for the ledger
         if kind == "dropped" or item.get("type") == "blocked":
             detail["permanent"] = True
         events.append(

@@ -18,8 +18,11 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 STATUSES = {"accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read", "canceled", "receiving", "received"}  # fmt: skip
 # Twilio's statuses in the record's vocabulary. "sent" means handed to the carrier, which is
 # what SendGrid calls "processed"; our own "sent" means the provider accepted the request.
-# The in-between states (queued, sending…) say nothing a journey could act on.
+# "failed" (Twilio could not send at all) is recorded as undelivered with the status in the
+# detail: the record's "failed" is a touch's own outcome. Queued is kept (a message stuck
+# in Twilio's queue is worth seeing); accepted, scheduled and sending are not.
 KINDS = {
+    "queued": "queued",
     "sent": "processed",
     "delivered": "delivered",
     "undelivered": "undelivered",

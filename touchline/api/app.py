@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from touchline.api import preference_page, preferences, unsubscribe, webhooks
+from touchline.api import (
+    events,
+    preference_page,
+    preferences,
+    social_webhooks,
+    timeline,
+    unsubscribe,
+    webhooks,
+)
 from touchline.api.deps import ApiState, sendgrid_public_key
 from touchline.api.errors import install_error_handlers
 from touchline.clock import Clock, SystemClock
@@ -29,9 +37,12 @@ def create_app(
         sendgrid_public_key=sendgrid_public_key(settings),
     )
     app.include_router(webhooks.router)
+    app.include_router(social_webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(preferences.router)
     app.include_router(preference_page.router)
+    app.include_router(timeline.router)
+    app.include_router(events.router)
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])

@@ -54,8 +54,18 @@ App = Annotated[ApiState, Depends(state)]
 
 PREFERENCES, CONFIRM_SMS = "p", "c"  # the link purposes (touchline.links.signed_link)
 SOURCE = "preference_page"
-CHANNEL_LABELS = {"email": "Email", "sms": "Text messages (SMS)"}
-ADDRESS_KINDS = {"email": "email address", "phone": "mobile number"}
+CHANNEL_LABELS = {
+    "email": "Email",
+    "sms": "Text messages (SMS)",
+    "whatsapp": "WhatsApp",
+    "x": "X direct messages",
+}
+ADDRESS_KINDS = {
+    "email": "email address",
+    "phone": "mobile number",
+    "whatsapp": "WhatsApp number",
+    "x_handle": "X handle",
+}
 NOTICES = {
     "saved": "Saved. Your choices apply from the next message.",
     "unsubscribed": "Done: you will get no more marketing from us, on any channel. "
@@ -145,7 +155,14 @@ class PageView:
 
 def load_view(session: Session, customer_id: str, settings: Settings) -> PageView:
     profile = load_profiles(session, [customer_id])[customer_id]
-    channels = [page_channel(profile, name) for name in CHANNEL_IDENTITY]
+    # Email and SMS always (a customer may want to see that we have no number); WhatsApp and
+    # X only where we have their number or handle, or a consent on record.
+    channels = [
+        page_channel(profile, name)
+        for name in CHANNEL_IDENTITY
+        if name in ("email", "sms") or name in profile.addresses
+        or (name, MARKETING) in profile.consents
+    ]  # fmt: skip
     names = [c.name for c in channels]
     stated = [c for c in (profile.channel_order or settings.default_channel_order) if c in names]
     quiet = profile.quiet_hours
@@ -179,6 +196,8 @@ def mask(kind: str, address: str) -> str:
     if kind == "email" and "@" in address:
         local, domain = address.rsplit("@", 1)
         return f"{local[:1]}•••@{domain}"
+    if kind == "x_handle":
+        return f"@{address[:2]}•••"
     return f"•••• {address[-4:]}"
 
 

@@ -9,13 +9,11 @@ handlers (touchline.api.errors) turn it into a 4xx.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -33,6 +31,7 @@ from preference_center.merge import merge_customers
 from preference_center.profile import load_profiles
 from preference_center.schemas import ConsentIn, PreferencesIn
 from preference_center.stated import update_preferences
+from touchline.api.auth import require_operator
 from touchline.api.deps import ApiState, state
 from touchline.config import Settings
 from touchline.intake import ingest
@@ -40,30 +39,6 @@ from touchline.journeys.model import KNOWN_CHANNELS
 from touchline.record import Consent, CustomerMerge, Identity, Preference
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------
-# Authentication: one bearer token for operators and the systems they run.
-
-bearer = HTTPBearer(
-    auto_error=False,
-    description="The operator API token (TOUCHLINE_API_TOKEN), as `Authorization: Bearer …`.",
-)
-
-
-def require_operator(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    app: Annotated[ApiState, Depends(state)],
-) -> None:
-    expected = app.settings.api_token.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials else b""
-    # compare_digest: the time taken must not tell how much of a guessed token was right.
-    if not expected or not hmac.compare_digest(given, expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "a valid operator token is required: Authorization: Bearer <TOUCHLINE_API_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
 
 router = APIRouter(prefix="/customers/{customer_id}", dependencies=[Depends(require_operator)])
 App = Annotated[ApiState, Depends(state)]

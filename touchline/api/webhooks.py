@@ -42,7 +42,7 @@ async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookR
     except WebhookPayloadError as exc:
         raise HTTPException(400, str(exc)) from exc
     with app.db.session() as session:
-        report = record_provider_events(session, events, app.clock.now())
+        report = record_provider_events(session, events, app.clock.now(), app.settings)
     return WebhookReceipt(
         recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched)
     )
@@ -69,7 +69,7 @@ async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookRec
     if event is None:
         return WebhookReceipt(recorded=0, duplicates=0, unmatched=0)
     with app.db.session() as session:
-        report = record_provider_events(session, [event], app.clock.now())
+        report = record_provider_events(session, [event], app.clock.now(), app.settings)
     return WebhookReceipt(
         recorded=report.recorded, duplicates=report.duplicates, unmatched=len(report.unmatched)
     )
@@ -77,7 +77,7 @@ async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookRec
 
 @router.post(
     "/twilio/inbound",
-    summary="Twilio inbound SMS (signed): keywords, replies, sms.received events",
+    summary="Twilio inbound SMS and WhatsApp (signed): keywords, replies, *.received events",
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}},
 )

@@ -15,17 +15,27 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from touchline.cli import db, events, journeys, launch, preferences, run
+    from touchline.cli import db, events, journeys, launch, preferences, report, run
 
     app.add_typer(db.app, name="db")
     app.add_typer(journeys.app, name="journeys")
     app.add_typer(events.app, name="events")
     app.add_typer(preferences.app, name="preferences")
+    from touchline.cli import export, imports, insight
+
+    app.add_typer(insight.app, name="insight")
+    app.add_typer(export.app, name="export")
+    app.add_typer(imports.app, name="import")
     app.command("launch")(launch.launch_command)
     app.command()(run.advance)
     app.command()(run.worker)
     app.command()(run.timeline)
+    app.command("report")(report.report)
     app.command()(run.demo)
+    from touchline.cli import serve
+
+    app.command()(serve.serve)
+    app.command()(serve.stop)
     sandbox = typer.Typer(help="The local provider emulators.", no_args_is_help=True)
     sandbox.command("serve")(run.sandbox_serve)
     app.add_typer(sandbox, name="sandbox")

@@ -14,6 +14,8 @@ KIND_STYLE = {
     "sent": "green", "delivered": "green", "opened": "bold green", "clicked": "bold green",
     "failed": "red", "bounced": "red", "undelivered": "red", "skipped": "yellow",
     "decision": "cyan", "event": "magenta", "consent": "blue", "converted": "bold magenta",
+    "replied": "bold green", "received": "magenta", "identity": "blue", "merge": "bold blue",
+    "suppressed": "red", "unsuppressed": "yellow",
 }  # fmt: skip
 
 

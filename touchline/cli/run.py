@@ -74,6 +74,7 @@ def demo(
 def sandbox_serve(
     sendgrid_port: int = typer.Option(8971, help="SendGrid emulator port."),
     twilio_port: int = typer.Option(8972, help="Twilio emulator port."),
+    x_port: int = typer.Option(8973, help="X API emulator port."),
     keep_bodies: bool = typer.Option(
         True, help="Keep message bodies for inspection (off for million-message runs)."
     ),
@@ -81,7 +82,7 @@ def sandbox_serve(
         True, help="Post delivery and engagement events to Touchline's API (TOUCHLINE_PUBLIC_URL)."
     ),
 ) -> None:
-    """Run the SendGrid and Twilio emulators in the foreground."""
+    """Run the SendGrid, Twilio and X emulators in the foreground."""
     from sandbox import Sandbox, SandboxConfig, SandboxServer
 
     settings = get_settings()
@@ -97,14 +98,22 @@ def sandbox_serve(
             else None,
             keep_bodies=keep_bodies,
             webhooks=webhooks,
+            x_consumer_key=settings.x_consumer_key,
+            x_consumer_secret=settings.x_consumer_secret.get_secret_value(),
+            x_access_token=settings.x_access_token,
+            x_access_token_secret=settings.x_access_token_secret.get_secret_value(),
+            x_webhook_url=f"{settings.public_url.rstrip('/')}/webhooks/x" if webhooks else None,
         )
     )
-    server = SandboxServer(sandbox, sendgrid_port=sendgrid_port, twilio_port=twilio_port)
+    server = SandboxServer(
+        sandbox, sendgrid_port=sendgrid_port, twilio_port=twilio_port, x_port=x_port
+    )
     out = console()
     out.print(
         f"SendGrid emulator  {server.sendgrid_url}   (control: {server.sendgrid_url}/_sandbox/stats)"
     )
     out.print(f"Twilio emulator    {server.twilio_url}")
+    out.print(f"X API emulator     {server.x_url}")
     out.print(
         f"Event Webhook key  {Path(settings.sandbox_dir) / 'sendgrid_event_webhook_public_key'}"
     )

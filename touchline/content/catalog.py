@@ -28,6 +28,8 @@ from touchline.errors import Problem, TemplateError
 CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
     "email": ("subject", "html", "text"),
     "sms": ("sms",),
+    "whatsapp": ("whatsapp",),  # free text, inside the customer's 24-hour session window
+    "x": ("x",),  # an X direct message
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import css_inline
 import jinja2
 from jinja2.exceptions import SecurityError
 
@@ -14,6 +16,15 @@ from touchline.content.segments import SegmentCount, count_segments
 from touchline.errors import TemplateError
 
 MAX_SUBJECT_LENGTH = 255
+# Appended to a marketing SMS that does not already tell how to opt out (CTIA, and Twilio's
+# Messaging Policy, expect it in every marketing text).
+SMS_OPT_OUT = "Reply STOP to opt out."
+# The keyword as carriers act on it: a capitalised whole word. "Don't stop" is not one.
+_STOP = re.compile(r"\bSTOP\b")
+# Styles written once in a <style> block are copied into style attributes: Gmail, Outlook
+# and most webmail ignore or strip <style>. At-rules (@media) cannot be inlined and stay in
+# <style> for the clients that honour them. Nothing is ever fetched from elsewhere.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ def render_email(
             f"{name}.subject.j2",
             f"the subject is {len(subject)} characters (max {MAX_SUBJECT_LENGTH})",
         )
-    html = _render(catalog, name, "html", context, locale)
+    html = inline_css(_render(catalog, name, "html", context, locale), f"{name}.html.j2")
     text = _render(catalog, name, "text", context, locale)
     if not text.strip():
         raise TemplateError(f"{name}.text.j2", "the plain-text part rendered empty")
@@ -54,11 +65,16 @@ def render_sms(
     locale: str | None = None,
     *,
     max_segments: int = 10,
+    opt_out: str | None = None,
 ) -> RenderedSms:
+    """``opt_out``: the instruction a marketing text must carry, appended when the template
+    has none of its own (no "STOP" in the body); counted in the segments like the rest."""
     # Whitespace runs collapse: template indentation must not cost the customer a segment.
     body = " ".join(_render(catalog, name, "sms", context, locale).split())
     if not body:
         raise TemplateError(f"{name}.sms.j2", "the SMS body rendered empty")
+    if opt_out and not has_opt_out(body):
+        body = f"{body} {opt_out}"
     segments = count_segments(body)
     if segments.segments > max_segments:
         raise TemplateError(
@@ -67,6 +83,21 @@ def render_sms(
             + (f"; non-GSM characters: {''.join(segments.non_gsm)}" if segments.non_gsm else ""),
         )
     return RenderedSms(body=body, segments=segments)
+
+
+def has_opt_out(body: str) -> bool:
+    return _STOP.search(body) is not None
+
+
+def inline_css(html: str, template: str) -> str:
+    """The HTML with its <style> rules copied into style attributes (a style attribute the
+    template wrote itself wins over a rule, as in a browser)."""
+    if "<style" not in html.lower():
+        return html
+    try:
+        return _INLINER.inline(html)
+    except ValueError as exc:  # css_inline.InlineError: CSS or HTML it cannot read
+        raise TemplateError(template, f"the CSS cannot be inlined: {exc}") from exc
 
 
 def _render(

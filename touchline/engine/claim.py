@@ -61,3 +61,18 @@ def release(session: Session, enrollment_ids: list[str], worker: str) -> None:
             .values(lease_owner=None, lease_expires_at=None)
         )
         session.commit()
+
+
+def any_due(session: Session, now: datetime) -> bool:
+    """Whether a claim now would find work — one indexed probe, for pollers that should
+    cost nothing while idle."""
+    probe = (
+        select(Enrollment.id)
+        .where(
+            Enrollment.status == ACTIVE,
+            Enrollment.next_action_at <= now,
+            or_(Enrollment.lease_expires_at.is_(None), Enrollment.lease_expires_at < now),
+        )
+        .limit(1)
+    )
+    return session.execute(probe).first() is not None

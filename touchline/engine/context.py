@@ -13,6 +13,7 @@ from preference_center import DecisionPolicy
 from touchline.config import Settings
 from touchline.content import TemplateCatalog
 from touchline.db import Database
+from touchline.engine.ratelimit import RateLimiter
 from touchline.journeys.store import DefinitionCache
 
 
@@ -24,6 +25,8 @@ class Engine:
     channels: Mapping[str, Channel]
     policy: DecisionPolicy
     definitions: DefinitionCache = field(default_factory=DefinitionCache)
+    # Lives as long as the worker process: the providers' pace carries over from batch to batch.
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     # Names the lease holder in the record: which machine and process owns a batch.
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -37,6 +40,7 @@ class Engine:
             catalog=TemplateCatalog(settings.templates_dir),
             channels=build_channels(settings),
             policy=DecisionPolicy.from_settings(settings),
+            limiter=RateLimiter.from_settings(settings),
         )
 
     def close(self) -> None:

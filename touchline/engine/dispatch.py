@@ -1,10 +1,24 @@
-"""Sending a batch of messages concurrently, with retries where retrying makes sense.
+"""Sending a batch of messages concurrently, at the providers' pace, with retries where
+retrying is safe.
 
-Provider SDKs are blocking, so a thread pool gives the concurrency. Transient failures
-(429, 5xx, timeouts) are retried with exponential backoff and full jitter, waiting at least
-as long as the provider asked (Retry-After, X-RateLimit-Reset). A permanent failure is final
-for its message. A configuration failure (bad credentials) is final for the whole batch:
-the remaining messages are not attempted, since they would fail the same way.
+Provider SDKs are blocking, so threads give the concurrency: one pool per provider, sized by
+``concurrency`` and the provider's in-flight cap, so a slow provider never starves a fast one
+of threads. Every request first takes a slot from the :class:`RateLimiter` (the channel's
+rate, the provider's in-flight cap, any back-off the provider asked for).
+
+Errors, as ``channels/`` classifies them:
+
+- transient with an HTTP answer (429, 5xx): the provider did not process the request, so it
+  is retried — exponential backoff with full jitter, and never before the provider asked
+  (Retry-After, X-RateLimit-Reset). A 429, or any answer that names a wait, also holds back
+  the whole provider (:meth:`RateLimiter.back_off`), not just this thread. A wait longer
+  than the limiter's ``max_wait`` is not waited out here: the message returns with its error
+  and a later run sends it, so a batch never outlives its lease.
+- transient without an answer (a timeout, a dropped connection): the request may have been
+  processed. It is not retried blindly — that is how messages go out twice. It returns with
+  its error; its ``dispatching`` marker makes the next run ask the provider before sending.
+- permanent: final for this message. Configuration: final for every message to that
+  provider in the batch (they would fail the same way); other providers carry on.
 """
 
 from __future__ import annotations
@@ -12,8 +26,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from channels import (
@@ -25,6 +40,7 @@ from channels import (
     Receipt,
     TransientChannelError,
 )
+from touchline.engine.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,10 @@ class DispatchResult:
         return self.attempts == 0
 
 
+class RateLimitDeferred(TransientChannelError):
+    """Not sent in this run: the provider's pace would have kept it waiting too long."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 4
@@ -54,10 +74,10 @@ class RetryPolicy:
     backoff_max: float = 10.0
 
     def delay(self, attempt: int, asked: float | None, rng: random.Random) -> float:
+        """Seconds before the next attempt: our own backoff (jittered, capped), or what the
+        provider asked if that is longer — never earlier than asked."""
         exponential = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        jittered = rng.uniform(0, exponential)
-        # Never earlier than the provider asked, but never hold a worker thread for minutes.
-        return min(max(jittered, asked or 0.0), self.backoff_max)
+        return max(rng.uniform(0, exponential), asked or 0.0)
 
 
 def dispatch(
@@ -66,36 +86,73 @@ def dispatch(
     *,
     concurrency: int,
     retry: RetryPolicy,
+    limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DispatchResult]:
+    """Send every message; results in the order given. ``concurrency`` is the number of
+    requests in flight per provider (the limiter may cap it lower). Without a ``limiter``
+    there is no rate limit, and the provider's back-off is still honoured, waiting through
+    ``sleep``."""
     if not outgoing:
         return []
-    abort = threading.Event()
+    limiter = limiter or RateLimiter(sleep=sleep)
+    aborted: dict[str, threading.Event] = defaultdict(threading.Event)
     local = threading.local()
 
     def send_one(item: Outgoing) -> DispatchResult:
         rng = getattr(local, "rng", None) or random.Random()
         local.rng = rng
         channel = channels[item.channel]
+        provider = channel.provider
         attempts = 0
+        last: ChannelError | None = None
         while True:
-            if abort.is_set():
-                return DispatchResult(item.touch_id, item.channel, None, None, attempts)
-            attempts += 1
-            try:
-                receipt = channel.send(item.message)
-                return DispatchResult(item.touch_id, item.channel, receipt, None, attempts)
-            except ProviderConfigurationError as exc:
-                abort.set()
-                return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
-            except PermanentChannelError as exc:
-                return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
-            except TransientChannelError as exc:
-                if attempts >= retry.max_attempts:
+            if aborted[provider].is_set():
+                return DispatchResult(item.touch_id, item.channel, None, last, attempts)
+            with limiter.slot(item.channel, provider) as granted:
+                if not granted:
+                    error = last or RateLimitDeferred(
+                        f"rate limit: not sent within {limiter.max_wait:g}s, left to a later run",
+                        provider=provider,
+                    )
+                    return DispatchResult(item.touch_id, item.channel, None, error, attempts)
+                attempts += 1
+                try:
+                    receipt = channel.send(item.message)
+                    return DispatchResult(item.touch_id, item.channel, receipt, None, attempts)
+                except ProviderConfigurationError as exc:
+                    aborted[provider].set()
                     return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
-                sleep(retry.delay(attempts, exc.retry_after, rng))
+                except PermanentChannelError as exc:
+                    return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
+                except TransientChannelError as exc:
+                    last = exc
+            if last.status is None or attempts >= retry.max_attempts:
+                # No answer (in doubt: the next run asks the provider), or no tries left.
+                return DispatchResult(item.touch_id, item.channel, None, last, attempts)
+            wait = retry.delay(attempts, last.retry_after, rng)
+            if wait > limiter.max_wait:
+                return DispatchResult(item.touch_id, item.channel, None, last, attempts)
+            if last.status == 429 or last.retry_after is not None:
+                # The provider is telling all of us to slow down: the limiter holds every
+                # thread for this provider, this one included (it waits in the next slot).
+                limiter.back_off(provider, wait)
+            else:
+                sleep(wait)
 
-    with ThreadPoolExecutor(
-        max_workers=min(concurrency, len(outgoing)), thread_name_prefix="dispatch"
-    ) as pool:
-        return list(pool.map(send_one, outgoing))
+    by_provider: dict[str, list[int]] = defaultdict(list)
+    for index, item in enumerate(outgoing):
+        by_provider[channels[item.channel].provider].append(index)
+    futures: dict[int, Future[DispatchResult]] = {}
+    pools = []
+    try:
+        for provider, indexes in by_provider.items():
+            cap = limiter.concurrency(provider)
+            workers = min(concurrency, cap or concurrency, len(indexes))
+            pool = ThreadPoolExecutor(workers, thread_name_prefix=f"dispatch-{provider}")
+            pools.append(pool)
+            futures.update((i, pool.submit(send_one, outgoing[i])) for i in indexes)
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True)
+    return [futures[i].result() for i in range(len(outgoing))]

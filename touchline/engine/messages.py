@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from channels import EmailMessage, Message, SmsMessage
+from channels import DirectMessage, EmailMessage, Message, SmsMessage, WhatsAppMessage
 from preference_center import CustomerProfile
 from touchline.config import Settings
 from touchline.content import TemplateCatalog, render_email, render_sms
+from touchline.content.direct_message import render_direct_message
+from touchline.content.render import SMS_OPT_OUT
+from touchline.content.whatsapp import render_whatsapp
 from touchline.journeys.model import JourneyDefinition, SendStep
 from touchline.links import signed_link, unsubscribe_url
 from touchline.record import Enrollment
@@ -83,8 +86,13 @@ def build_message(
     touch_id: str,
     context: dict[str, Any],
     locale: str | None,
+    *,
+    whatsapp_session_until: datetime | None = None,
 ) -> tuple[Message, dict[str, Any]]:
-    """The message, and what about its content is worth recording with the send."""
+    """The message, and what about its content is worth recording with the send.
+
+    ``whatsapp_session_until``: when the customer's WhatsApp session window closes (None:
+    not open); free text before then, the approved template otherwise."""
     tags = (journey.key, step.id)
     if channel == "email":
         rendered = render_email(catalog, step.template, context, locale)
@@ -107,12 +115,33 @@ def build_message(
         return message, {"subject": rendered.subject}
     if channel == "sms":
         sms = render_sms(
-            catalog, step.template, context, locale, max_segments=settings.sms_max_segments
-        )
+            catalog, step.template, context, locale, max_segments=settings.sms_max_segments,
+            # Marketing texts must say how to opt out; a transactional one is left as written.
+            opt_out=SMS_OPT_OUT if journey.purpose == "marketing" else None,
+        )  # fmt: skip
         detail = {
             "segments": sms.segments.segments,
             "encoding": sms.segments.encoding,
             "body": sms.body,
         }
         return SmsMessage(touch_id=touch_id, to=address, body=sms.body, tags=tags), detail
+    if channel == "whatsapp":
+        rendered = render_whatsapp(
+            catalog, step.template, context, locale,
+            session_until=whatsapp_session_until, now=context["now"],
+        )  # fmt: skip
+        whatsapp = WhatsAppMessage(
+            touch_id=touch_id, to=address, body=rendered.body, content_sid=rendered.content_sid,
+            content_variables=rendered.variables, tags=tags,
+        )  # fmt: skip
+        if rendered.form == "session":
+            return whatsapp, {"form": "session", "body": rendered.body}
+        return whatsapp, {
+            "form": "template",
+            "content_sid": rendered.content_sid,
+            "content_variables": dict(rendered.variables),
+        }
+    if channel == "x":
+        text = render_direct_message(catalog, step.template, context, locale)
+        return DirectMessage(touch_id=touch_id, to=address, text=text, tags=tags), {"text": text}
     raise ValueError(f"no message builder for channel '{channel}'")

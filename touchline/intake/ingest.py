@@ -237,14 +237,10 @@ def _apply_profiles(
     wanted: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, value) -> (customer, event)
     for event in with_profile:
         assert event.profile is not None
-        for kind, value in (
-            ("email", event.profile.email),
-            ("phone", event.profile.normalised_phone()),
-        ):
-            if value:
-                wanted[(kind, value)] = (event.customer_id, event.id)
+        for kind, value in event.profile.identities():
+            wanted[(kind, value)] = (event.customer_id, event.id)
     owners: dict[tuple[str, str], str] = {}
-    for kind in ("email", "phone"):
+    for kind in {k for k, _ in wanted}:
         for chunk in chunked([v for (k, v) in wanted if k == kind]):
             for value, owner in session.execute(
                 select(Identity.value, Identity.customer_id).where(
@@ -268,6 +264,8 @@ def _apply_profiles(
                     "value": value,
                     "verified": False,
                     "source": f"event:{event_id}",
+                    # The evidence a link needs: the producer said so, in this event.
+                    "evidence": {"event_id": event_id},
                     "created_at": now,
                 }
             )

@@ -24,7 +24,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from preference_center.identities import InvalidAddress, normalise_email, normalise_phone
+from preference_center.identities import (
+    InvalidAddress,
+    normalise,
+    normalise_email,
+    normalise_phone,
+)
 from preference_center.schemas import ConsentIn, PreferencesIn
 from touchline.errors import Problem
 from touchline.journeys.model import EVENT_TYPE
@@ -40,6 +45,8 @@ class _Strict(BaseModel):
 class ProfileIn(_Strict):
     email: str | None = None
     phone: str | None = None
+    whatsapp: str | None = None  # the number the customer uses WhatsApp on
+    x_handle: str | None = None
     country: str | None = Field(
         default=None,
         min_length=2,
@@ -58,10 +65,31 @@ class ProfileIn(_Strict):
         except InvalidAddress as exc:
             raise ValueError(str(exc)) from exc
 
+    @field_validator("x_handle")
+    @classmethod
+    def _handle(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise("x_handle", value)
+        except InvalidAddress as exc:
+            raise ValueError(str(exc)) from exc
+
     def normalised_phone(self) -> str | None:
         if self.phone is None:
             return None
         return normalise_phone(self.phone, self.country.upper() if self.country else None)
+
+    def normalised_whatsapp(self) -> str | None:
+        if self.whatsapp is None:
+            return None
+        return normalise_phone(self.whatsapp, self.country.upper() if self.country else None)
+
+    def identities(self) -> list[tuple[str, str]]:
+        """(kind, normalised value) of every address given."""
+        given = [("email", self.email), ("phone", self.normalised_phone()),
+                 ("whatsapp", self.normalised_whatsapp()), ("x_handle", self.x_handle)]  # fmt: skip
+        return [(kind, value) for kind, value in given if value]
 
 
 class EventIn(_Strict):
@@ -125,11 +153,13 @@ def parse_event(
         event = EventIn.model_validate(raw)
     except ValidationError as exc:
         return None, [_problem(err, source, line) for err in exc.errors()]
-    try:
-        if event.profile is not None:
-            event.profile.normalised_phone()
-    except InvalidAddress as exc:
-        return None, [Problem("profile.phone", str(exc), source, line)]
+    if event.profile is not None:
+        for name, check in (("phone", event.profile.normalised_phone),
+                            ("whatsapp", event.profile.normalised_whatsapp)):  # fmt: skip
+            try:
+                check()
+            except InvalidAddress as exc:
+                return None, [Problem(f"profile.{name}", str(exc), source, line)]
     return event, []
 
 

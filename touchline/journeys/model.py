@@ -25,7 +25,7 @@ from touchline.clock import format_duration, parse_duration
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-ChannelName = Literal["email", "sms"]
+ChannelName = Literal["email", "sms", "whatsapp", "x"]
 KNOWN_CHANNELS: tuple[str, ...] = get_args(ChannelName)
 EXIT = "exit"  # a branch target that ends the enrollment
 RESERVED_CONTEXT = frozenset(

@@ -200,8 +200,10 @@ def test_signed_twilio_status_callbacks_are_recorded(
         )
         assert response.status_code == 200
     assert (
-        interactions(db, "delivered") == 1 and interactions(db, "processed") == 1
-    )  # queued is not kept; the repeat is a duplicate
+        interactions(db, "delivered") == 1
+        and interactions(db, "processed") == 1
+        and interactions(db, "queued") == 1
+    )  # the repeated "delivered" is a duplicate
 
 
 def test_a_tampered_twilio_callback_is_refused(
@@ -274,3 +276,164 @@ def test_a_bounce_suppresses_the_address_once_and_the_next_decision_skips_it(
         profile = load_profiles(session, ["c1"])["c1"]
     assert [tuple(r) for r in rows] == [("email", "ada@example.com", "bounced")]
     assert profile.suppressed == {"email": "bounced"}
+
+
+# --- every SendGrid event, and what the ones about the address or consent do --------------
+
+
+def post_events(api: httpx.Client, emulators: SandboxServer, events: list[dict]) -> dict:
+    body, headers = signed(emulators, events)
+    response = api.post("/webhooks/sendgrid/events", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def email_consents(db: Database) -> list[tuple]:
+    with db.session() as session:
+        return [
+            tuple(r)
+            for r in session.execute(
+                select(Consent.channel, Consent.purpose, Consent.topic, Consent.status,
+                       Consent.source, Consent.evidence)
+                .order_by(Consent.recorded_at, Consent.id)
+            )
+        ]  # fmt: skip
+
+
+def suppressions(db: Database) -> list[tuple]:
+    from touchline.record import Suppression
+
+    with db.session() as session:
+        return [
+            tuple(r)
+            for r in session.execute(
+                select(Suppression.kind, Suppression.value, Suppression.reason)
+            )
+        ]
+
+
+@pytest.mark.parametrize(
+    ("event", "kind"),
+    [
+        ("processed", "processed"),
+        ("deferred", "deferred"),
+        ("delivered", "delivered"),
+        ("open", "opened"),
+        ("click", "clicked"),
+        ("bounce", "bounced"),
+        ("dropped", "dropped"),
+        ("spamreport", "spam_report"),
+        ("unsubscribe", "unsubscribed"),
+        ("group_unsubscribe", "unsubscribed"),
+    ],
+)
+def test_every_sendgrid_event_is_recorded_on_its_touch(
+    event: str, kind: str, api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    # No touch id: found by the message id, "MSGID123" being the prefix of sg_message_id.
+    assert post_events(api, emulators, [sendgrid_event(event, f"ev-{event}", None)]) == {
+        "recorded": 1,
+        "duplicates": 0,
+        "unmatched": 0,
+    }
+    with db.session() as session:
+        row = session.execute(select(Interaction).where(Interaction.kind == kind)).scalar_one()
+    assert (row.touch_id, row.channel, row.provider, row.provider_message_id) == (
+        touch,
+        "email",
+        "sendgrid",
+        "MSGID123",
+    )
+    assert row.detail["event"] == event and row.detail["event_id"] == f"ev-{event}"
+
+
+def test_an_unsubscribe_at_sendgrid_revokes_email_marketing_once(
+    api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    event = {**sendgrid_event("unsubscribe", "ev-u1", touch), "ip": "203.0.113.9",
+             "useragent": "Mozilla/5.0"}  # fmt: skip
+    post_events(api, emulators, [event])
+    post_events(api, emulators, [event])  # SendGrid repeats itself: still one ledger row
+    [(channel, purpose, topic, status, source, evidence)] = email_consents(db)
+    assert (channel, purpose, topic, status, source) == (
+        "email", "marketing", None, "revoked", "provider",
+    )  # fmt: skip
+    assert evidence["event"] == "unsubscribe" and evidence["event_id"] == "ev-u1"
+    assert evidence["touch_id"] == touch and evidence["provider_message_id"] == "MSGID123"
+    assert evidence["ip"] == "203.0.113.9" and evidence["occurred_at"].startswith("2026-11-23T15")
+
+    from preference_center import load_profiles
+
+    with db.session() as session:
+        profile = load_profiles(session, ["c1"])["c1"]
+    assert profile.consents[("email", "marketing")].status == "revoked"
+
+
+def test_a_group_unsubscribe_leaves_the_topic_of_its_group(
+    api: httpx.Client,
+    emulators: SandboxServer,
+    touch: str,
+    db: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The API's own settings (the app was made with this object), as an operator sets
+    # TOUCHLINE_SENDGRID_ASM_GROUPS='{"4242": "promotions", "77": "account"}'.
+    monkeypatch.setattr(settings, "sendgrid_asm_groups", {4242: "promotions", 77: "account"})
+    leave = {**sendgrid_event("group_unsubscribe", "ev-g1", touch), "asm_group_id": 4242}
+    rejoin = {**sendgrid_event("group_resubscribe", "ev-g2", touch), "asm_group_id": 4242}
+    rejoin["timestamp"] += 60
+    required = {**sendgrid_event("group_unsubscribe", "ev-g3", touch), "asm_group_id": 77}
+    post_events(api, emulators, [leave, rejoin, required])
+    rows = email_consents(db)
+    assert [r[:5] for r in rows] == [
+        ("email", "marketing", "promotions", "revoked", "provider"),
+        ("email", "marketing", "promotions", "granted", "provider"),
+    ]  # account notices cannot be left: the third event changes nothing
+    assert rows[0][5]["asm_group_id"] == 4242 and rows[0][5]["event"] == "group_unsubscribe"
+
+
+def test_a_group_we_cannot_name_revokes_email_marketing_as_a_whole(
+    api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    event = {**sendgrid_event("group_unsubscribe", "ev-g9", touch), "asm_group_id": 999}
+    post_events(api, emulators, [event])
+    [(channel, purpose, topic, status, source, evidence)] = email_consents(db)
+    assert (channel, purpose, topic, status, source) == (
+        "email", "marketing", None, "revoked", "provider",
+    )  # fmt: skip
+    assert evidence["unmapped_group"] is True and evidence["asm_group_id"] == 999
+
+
+@pytest.mark.parametrize(
+    ("reason", "suppressed_as"),
+    [
+        ("Bounced Address", "bounced"),
+        ("Spam Reporting Address", "spam_report"),
+        ("Unsubscribed Address", "unsubscribed"),
+        ("Invalid SMTPAPI header", None),  # our request's fault, not the address's
+        ("Spam Content (if spam checker app enabled)", None),
+    ],
+)
+def test_a_message_dropped_for_an_address_on_sendgrids_lists_suppresses_it(
+    reason: str,
+    suppressed_as: str | None,
+    api: httpx.Client,
+    emulators: SandboxServer,
+    touch: str,
+    db: Database,
+) -> None:
+    with db.session() as session:
+        session.get(Touch, touch).address = "ada@example.com"
+    post_events(api, emulators, [{**sendgrid_event("dropped", "ev-d1", touch), "reason": reason}])
+    expected = [("email", "ada@example.com", suppressed_as)] if suppressed_as else []
+    assert suppressions(db) == expected
+
+
+def test_a_spam_report_suppresses_the_address(
+    api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    with db.session() as session:
+        session.get(Touch, touch).address = "ada@example.com"
+    post_events(api, emulators, [sendgrid_event("spamreport", "ev-s1", touch)])
+    assert suppressions(db) == [("email", "ada@example.com", "spam_report")]

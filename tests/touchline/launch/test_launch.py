@@ -193,11 +193,13 @@ def test_launched_customers_are_sent_the_campaign_with_their_segment_columns(
 
 
 def _touches(db: Database, step: str) -> dict[str, str]:
+    """Touch id → its outcome (sent, skipped, failed). Only outcomes: a touch also has
+    delivered/opened rows from webhooks, and which of its rows came last is not its outcome."""
     with db.session() as session:
         return dict(
             session.execute(
                 select(Touch.id, Interaction.kind)
                 .join(Interaction, Interaction.touch_id == Touch.id)
-                .where(Touch.step_id == step)
+                .where(Touch.step_id == step, Interaction.kind.in_(["sent", "skipped", "failed"]))
             ).all()
         )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from channels import PermanentChannelError, ProviderConfigurationError, TransientChannelError
 from preference_center import CustomerProfile, SendRequest, consent_allows, decide, load_profiles
 from preference_center.decision import Decision, Reason
+from preference_center.profile import WHATSAPP_SESSION
 from touchline import ids
 from touchline.content import TemplateCatalog
 from touchline.db import insert_ignoring_duplicates
@@ -74,6 +75,10 @@ def run_send(
         if journey.purpose == "marketing" and policy.marketing_cap
         else None,
         week_since=now - timedelta(days=7) if journey.purpose == "marketing" else None,
+        # Free text or an approved template: WhatsApp's session window decides.
+        whatsapp_sessions_since=now - WHATSAPP_SESSION
+        if "whatsapp" in (request.channels or request.available)
+        else None,
     )
 
     # 1. decide, and commit the touches before any provider call
@@ -187,6 +192,7 @@ def run_send(
                 tid,
                 context,
                 profile.locale,
+                whatsapp_session_until=profile.whatsapp_session_until,
             )
         except TemplateError as exc:
             reason = f"template error: {exc}"
@@ -221,6 +227,7 @@ def run_send(
             settings.dispatch_backoff_base,
             settings.dispatch_backoff_max,
         ),
+        limiter=engine.limiter,
     )
 
     outcomes, opt_outs = [], []
@@ -237,9 +244,12 @@ def run_send(
         error = result.error
         if result.not_attempted or isinstance(error, ProviderConfigurationError):
             # Nothing was decided about this touch: it stays pending until an operator
-            # fixes the configuration, and is sent by the next run.
+            # fixes the configuration (or the provider's pace allows), and the next run sends it.
             transitions[enrollment.id] = Park(
-                now + timedelta(seconds=settings.dispatch_retry_later), "provider configuration"
+                now + timedelta(seconds=settings.dispatch_retry_later),
+                "provider rate limit"
+                if isinstance(error, TransientChannelError)
+                else "provider configuration",
             )
             if isinstance(error, ProviderConfigurationError):
                 report.aborted = (
