@@ -130,3 +130,19 @@ def test_dms_closed_to_us_fail_for_that_message_and_the_email_follows(
     [email] = world.emails()
     assert email["to"] == "pat@example.com"
     assert COMPLAINT in email["text"]
+
+
+def test_a_dm_starts_service_recovery_only_when_it_reads_like_a_complaint(
+    world: SandboxClient, db: Database
+) -> None:
+    world.x_inbound("Ada_Lovelace", "Loved the boots, thank you!", kind="dm")
+    with db.session() as session:
+        assert not session.execute(
+            select(Enrollment).where(Enrollment.journey_key == "service_recovery")
+        ).first()
+    world.x_inbound("Ada_Lovelace", COMPLAINT, kind="dm")  # "refund"
+    with db.session() as session:
+        [enrollment] = session.execute(
+            select(Enrollment).where(Enrollment.journey_key == "service_recovery")
+        ).scalars()
+    assert enrollment.customer_id == "ada"

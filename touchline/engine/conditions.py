@@ -83,6 +83,13 @@ def compare(condition: Comparison, value: Any) -> bool:
         return value != operand
     if operator == "in":
         return value in operand
+    if operator == "contains_any":
+        if isinstance(value, str):
+            text = value.casefold()
+            return any(word.casefold() in text for word in operand)
+        if isinstance(value, list):
+            return any(word in value for word in operand)
+        return False
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -161,6 +161,11 @@ class EngagementCondition(_Strict):
     engaged: Engagement
 
 
+OPERATORS = (
+    "equals", "not_equals", "in_", "exists", "gt", "gte", "lt", "lte", "contains_any",
+)  # fmt: skip
+
+
 class Comparison(_Strict):
     equals: Any = None
     not_equals: Any = None
@@ -170,25 +175,21 @@ class Comparison(_Strict):
     gte: float | None = None
     lt: float | None = None
     lte: float | None = None
+    # Text that contains any of these words or phrases, case and accents of case ignored
+    # ("refund" matches "REFUND please"); a list that has any of them as an element.
+    contains_any: list[str] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_operator(self) -> Comparison:
-        used = [
-            name
-            for name in ("equals", "not_equals", "in_", "exists", "gt", "gte", "lt", "lte")
-            if name in self.model_fields_set
-        ]
+        used = [name for name in OPERATORS if name in self.model_fields_set]
         if len(used) != 1:
-            raise ValueError("give exactly one of equals, not_equals, in, exists, gt, gte, lt, lte")
+            names = ", ".join(name.rstrip("_") for name in OPERATORS)
+            raise ValueError(f"give exactly one of {names}")
         return self
 
     @property
     def operator(self) -> str:
-        (name,) = [
-            n
-            for n in ("equals", "not_equals", "in_", "exists", "gt", "gte", "lt", "lte")
-            if n in self.model_fields_set
-        ]
+        (name,) = [n for n in OPERATORS if n in self.model_fields_set]
         return name.rstrip("_")
 
     @property

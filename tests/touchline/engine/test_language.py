@@ -616,3 +616,18 @@ def test_a_journey_that_loops_back_to_a_send_step_sends_a_new_touch_each_visit(
     assert enrollment.context["visits"] == {"hello": 3, "a_day": 2, "opened_yet": 2}
     received = [m["touch_id"] for m in sandbox_client.emails()]
     assert sorted(received) == sorted(touches)
+
+
+def test_contains_any_finds_words_in_text_whatever_their_case() -> None:
+    from touchline.engine.conditions import compare
+    from touchline.journeys.model import PayloadCondition
+
+    complaint = PayloadCondition.model_validate(
+        {"payload": "text", "contains_any": ["refund", "never arrived"]}
+    )
+    assert compare(complaint, "My parcel NEVER ARRIVED, I want a Refund")
+    assert not compare(complaint, "Thanks, all arrived")
+    assert compare(complaint, ["refund", "other"])  # a list: any element
+    assert not compare(complaint, 42)
+    with pytest.raises(ValueError, match="contains_any"):
+        PayloadCondition.model_validate({"payload": "text", "contains_any": []})
