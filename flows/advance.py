@@ -186,8 +186,19 @@ def advance_continuously(
             time.sleep(poll_seconds)
             continue
         batches += 1
-        report = advance_batch.with_options(task_run_name=f"batch {batches}")(now, batch_size)
+        try:
+            report = advance_batch.with_options(task_run_name=f"batch {batches}")(now, batch_size)
+        except Exception:
+            # The failed task run shows the error in the UI; the poller goes on (its
+            # enrollments come back when their lease expires) rather than leaving the
+            # deployment without a poller until the next scheduled run.
+            logger.exception("batch %s failed; polling on", batches)
+            time.sleep(poll_seconds)
+            continue
         total.merge(report)
+        if report.claimed == 0:
+            # Due rows that another poller or worker holds: wait rather than spin.
+            time.sleep(poll_seconds)
         logger.info(
             "batch %s: %s enrollments, %s sent, %s skipped, %s failed",
             batches, report.claimed, report.count("sent"), report.count("skipped"),

@@ -121,12 +121,14 @@ def handle_inbound_sms(
             conflict_columns=["id"],
             returning="id",
         )
-        if not stored:
-            return InboundResult(customer, keyword, None, True, channel.name)
+        duplicate = not stored
+        # The keyword's ledger rows commit with the interaction: a retry finds both done.
         reply = (
             _keyword(session, channel, customer, keyword, word, evidence, now, settings)
-            if keyword else None
+            if keyword and not duplicate else None
         )  # fmt: skip
+    # Even for a retry: if the first delivery died between its commit and this, the event
+    # was never stored. Intake stores an event id once, so this is safe to repeat.
     ingest(
         db,
         [(None, {
@@ -142,7 +144,7 @@ def handle_inbound_sms(
         source="twilio",
         settings=settings,
     )  # fmt: skip
-    return InboundResult(customer, keyword, reply, False, channel.name)
+    return InboundResult(customer, keyword, reply, duplicate, channel.name)
 
 
 def _keyword(

@@ -46,6 +46,20 @@ class EventsRefused(BaseModel):
     problems: list[Problem]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _refuse(code: int, detail: str, problems: list[dict[str, str]]) -> JSONResponse:
     return JSONResponse({"detail": detail, "problems": problems}, status_code=code)
 
@@ -83,9 +97,14 @@ async def post_events(
     if len(body) > MAX_BODY_BYTES:
         return _refuse(413, f"the body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}", [])
     try:
-        document: Any = json.loads(body)
+        # NaN and Infinity are not JSON (Python accepts them; PostgreSQL's JSONB does not).
+        document: Any = json.loads(body, parse_constant=_not_json)
     except ValueError as exc:
         return _refuse(422, "the body is not JSON", [{"field": "", "message": str(exc)}])
+    if _has_nul(document):
+        # A NUL character cannot be stored in PostgreSQL text or JSONB.
+        return _refuse(422, "the body contains a NUL character (\\u0000)",
+                       [{"field": "", "message": "remove \\u0000 from the strings"}])  # fmt: skip
     single = isinstance(document, dict) and "events" not in document
     raw = [document] if single else document.get("events") if isinstance(document, dict) else None
     if not isinstance(raw, list) or not raw:

@@ -67,6 +67,12 @@ class RateLimitDeferred(TransientChannelError):
     """Not sent in this run: the provider's pace would have kept it waiting too long."""
 
 
+class DeadlineDeferred(TransientChannelError):
+    """Not sent in this run: the batch's time (a share of its lease) ran out first. Another
+    worker may claim the batch once the lease expires; it must not find this message still
+    being sent."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 4
@@ -88,11 +94,14 @@ def dispatch(
     retry: RetryPolicy,
     limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[DispatchResult]:
     """Send every message; results in the order given. ``concurrency`` is the number of
     requests in flight per provider (the limiter may cap it lower). Without a ``limiter``
     there is no rate limit, and the provider's back-off is still honoured, waiting through
-    ``sleep``."""
+    ``sleep``. No request starts, and no wait is begun, after ``deadline`` (``clock()``
+    seconds): those messages return unsent, for a later run."""
     if not outgoing:
         return []
     limiter = limiter or RateLimiter(sleep=sleep)
@@ -109,6 +118,12 @@ def dispatch(
         while True:
             if aborted[provider].is_set():
                 return DispatchResult(item.touch_id, item.channel, None, last, attempts)
+            if deadline is not None and clock() >= deadline:
+                error = last or DeadlineDeferred(
+                    "not sent before the batch's time ran out; left to a later run",
+                    provider=provider,
+                )
+                return DispatchResult(item.touch_id, item.channel, None, error, attempts)
             with limiter.slot(item.channel, provider) as granted:
                 if not granted:
                     error = last or RateLimitDeferred(
@@ -127,18 +142,30 @@ def dispatch(
                     return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
                 except TransientChannelError as exc:
                     last = exc
+                except Exception as exc:
+                    # Something the channel did not classify (a truncated read, a proxy's
+                    # HTML page). The request may have been processed: in doubt, like a
+                    # timeout. Raising instead would throw away every other result of the
+                    # batch, including messages the providers accepted.
+                    last = TransientChannelError(
+                        f"unexpected error: {exc!r}", provider=provider, status=None
+                    )
             if last.status is None or attempts >= retry.max_attempts:
                 # No answer (in doubt: the next run asks the provider), or no tries left.
                 return DispatchResult(item.touch_id, item.channel, None, last, attempts)
             wait = retry.delay(attempts, last.retry_after, rng)
-            if wait > limiter.max_wait:
-                return DispatchResult(item.touch_id, item.channel, None, last, attempts)
             if last.status == 429 or last.retry_after is not None:
                 # The provider is telling all of us to slow down: the limiter holds every
                 # thread for this provider, this one included (it waits in the next slot).
+                # Even when the wait is too long for this run: the batch's other messages
+                # must not each spend an attempt learning the same thing.
                 limiter.back_off(provider, wait)
-            else:
-                sleep(wait)
+                if wait > limiter.max_wait:
+                    return DispatchResult(item.touch_id, item.channel, None, last, attempts)
+                continue
+            if wait > limiter.max_wait or (deadline is not None and clock() + wait >= deadline):
+                return DispatchResult(item.touch_id, item.channel, None, last, attempts)
+            sleep(wait)
 
     by_provider: dict[str, list[int]] = defaultdict(list)
     for index, item in enumerate(outgoing):

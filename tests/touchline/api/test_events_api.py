@@ -94,3 +94,20 @@ def test_size_limits_and_authentication(api: httpx.Client, db: Database) -> None
     assert httpx.post(api.base_url.join("/events"), json=signup(1)).status_code == 401
     assert count(db, Event) == 0
     assert "/events" in api.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": "e1", "type": "customer.signed_up", "customer_id": "c1", '
+        b'"occurred_at": "2026-11-23T09:00:00Z", "payload": {"score": NaN}}',
+        b'{"id": "e1", "type": "customer.signed_up", "customer_id": "c1", '
+        b'"occurred_at": "2026-11-23T09:00:00Z", "payload": {"note": "a\\u0000b"}}',
+    ],
+)
+def test_values_postgresql_cannot_store_are_refused_not_a_500(
+    api: httpx.Client, db: Database, raw: bytes
+) -> None:
+    response = api.post("/events", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert count(db, Event) == 0

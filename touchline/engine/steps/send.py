@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from channels import PermanentChannelError, ProviderConfigurationError, TransientChannelError
@@ -26,7 +27,7 @@ from preference_center.decision import Decision, Reason
 from preference_center.profile import WHATSAPP_SESSION
 from touchline import ids
 from touchline.content import TemplateCatalog
-from touchline.db import insert_ignoring_duplicates
+from touchline.db import chunked, insert_ignoring_duplicates
 from touchline.engine.context import Engine
 from touchline.engine.dispatch import Outgoing, RetryPolicy, dispatch
 from touchline.engine.messages import build_message, template_context
@@ -228,9 +229,18 @@ def run_send(
             settings.dispatch_backoff_max,
         ),
         limiter=engine.limiter,
+        # Well inside the lease: once it expires another worker may claim these
+        # enrollments, and it must not find a message of ours still on its way.
+        deadline=time.monotonic() + settings.lease_seconds * 0.5,
     )
 
     outcomes, opt_outs = [], []
+    # Markers of attempts the provider certainly did not process — never made, or answered
+    # with an error — are removed, so the next run sends without asking the provider first
+    # (lookups are scarce: SendGrid allows 6 a minute). Markers of requests that got no
+    # answer stay: only the provider can tell whether those went out.
+    marker_of = {row["touch_id"]: row["id"] for row in markers}
+    not_processed: list[str] = []
     for result in results:
         enrollment = by_touch[result.touch_id]
         base = {"attempts": result.attempts, **content[result.touch_id]}
@@ -242,6 +252,8 @@ def run_send(
             report.touch(journey.key, step.id, result.channel, "sent")
             continue
         error = result.error
+        if result.not_attempted or (error is not None and error.status is not None):
+            not_processed.append(marker_of[result.touch_id])
         if result.not_attempted or isinstance(error, ProviderConfigurationError):
             # Nothing was decided about this touch: it stays pending until an operator
             # fixes the configuration (or the provider's pace allows), and the next run sends it.
@@ -279,6 +291,8 @@ def run_send(
         if isinstance(error, PermanentChannelError) and error.recipient_opted_out:
             opt_outs.append((enrollment.customer_id, result.channel, error, result.touch_id))
     insert_ignoring_duplicates(session, Interaction, outcomes, conflict_columns=["id"])
+    for chunk in chunked(not_processed):
+        session.execute(delete(Interaction).where(Interaction.id.in_(chunk)))
     _record_opt_outs(session, opt_outs, now)
     session.commit()
     return transitions
