@@ -193,12 +193,23 @@ class Emulators:
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.sendgrid_url}/_sandbox/stats", timeout=30).json()
 
+    def settings(self) -> Any:
+        """The defaults, pointed at these emulators (for benches that build channels)."""
+        from touchline.config import Settings  # here: phases set the environment first
+
+        return Settings(
+            sendgrid_host=self.sendgrid_url,
+            twilio_base_url=self.twilio_url,
+            x_api_base_url=self.x_url,
+            provider_timeout=30,
+        )
+
     def reset(self, latency_ms: float = 0) -> None:
         """Forget what was received; ``latency_ms`` makes every request take that long, as
         a provider across the internet does (a reset clears faults, so it is set again)."""
         httpx.post(f"{self.sendgrid_url}/_sandbox/reset", json={}, timeout=30).raise_for_status()
         if latency_ms:
-            for provider in ("sendgrid", "twilio"):
+            for provider in ("sendgrid", "twilio", "x"):
                 httpx.post(
                     f"{self.sendgrid_url}/_sandbox/faults/{provider}",
                     json={"latency_ms": latency_ms},

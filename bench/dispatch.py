@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench._support import free_port
+from bench._support import Emulators
 from channels import (
     Channel,
     DirectMessage,
@@ -80,70 +76,6 @@ def batch(channel: str, count: int, offset: int) -> list[Outgoing]:
         Outgoing(f"{channel}-{n}", channel, message(channel, n))
         for n in range(offset, offset + count)
     ]
-
-
-class Emulators:
-    """SendGrid, Twilio (SMS, WhatsApp) and X emulators in a process of their own."""
-
-    def __init__(self, workdir: Path):
-        self.ports = {p: free_port() for p in ("sendgrid", "twilio", "x")}
-        self.control = f"http://127.0.0.1:{self.ports['sendgrid']}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.dispatch", "--serve-emulators",
-             ",".join(str(self.ports[p]) for p in ("sendgrid", "twilio", "x"))],
-            env={**os.environ, "TOUCHLINE_HOME": str(workdir)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{self.control}/_sandbox/stats", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the emulators did not start: {self.process.stderr.read() if self.process.stderr else ''}"
-                    ) from None
-                time.sleep(0.1)
-
-    def settings(self) -> Settings:
-        """The defaults, pointed at these emulators."""
-        return Settings(
-            sendgrid_host=f"http://127.0.0.1:{self.ports['sendgrid']}",
-            twilio_base_url=f"http://127.0.0.1:{self.ports['twilio']}",
-            x_api_base_url=f"http://127.0.0.1:{self.ports['x']}",
-            provider_timeout=30,
-        )
-
-    def reset(self, latency_ms: float) -> None:
-        """Forget what was received; every request then takes ``latency_ms`` to answer."""
-        httpx.post(f"{self.control}/_sandbox/reset", json={}, timeout=30).raise_for_status()
-        for provider in self.ports:
-            httpx.post(
-                f"{self.control}/_sandbox/faults/{provider}",
-                json={"latency_ms": latency_ms},
-                timeout=30,
-            ).raise_for_status()
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
-def serve_emulators(ports: str) -> None:
-    from sandbox import Sandbox, SandboxConfig, SandboxServer
-
-    settings = Settings()
-    sendgrid, twilio, x = (int(p) for p in ports.split(","))
-    sandbox = Sandbox(
-        SandboxConfig(
-            state_dir=settings.sandbox_dir,
-            keep_bodies=False,
-            webhooks=False,
-            twilio_numbers={"+15005550006", settings.sms_from},
-        )
-    )
-    SandboxServer(sandbox, sendgrid_port=sendgrid, twilio_port=twilio, x_port=x).serve_forever()
 
 
 def timed(
@@ -257,11 +189,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=5, help="work per channel in table 2")
     parser.add_argument("--skip-levels", action="store_true", help="only table 2")
-    parser.add_argument("--serve-emulators", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_emulators:
-        serve_emulators(args.serve_emulators)
-        return
     with tempfile.TemporaryDirectory(prefix="touchline-dispatch-") as tmp:
         emulators = Emulators(Path(tmp))
         try:

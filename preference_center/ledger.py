@@ -40,6 +40,9 @@ SOURCES = (
     "signup_form", "api", "sms_keyword", "whatsapp_keyword", "unsubscribe_link", "preference_page",
     "confirmation_link", "admin", "import", "provider", "merge", "event",
 )  # fmt: skip
+# The event a pending SMS marketing grant emits: the shipped sms_double_opt_in journey turns
+# it into one text asking the customer to confirm.
+CONFIRMATION_REQUESTED = "consent.sms_confirmation_requested"
 # Sources that are the customer confirming with their own phone or inbox.
 CONFIRMING_SOURCES = frozenset({"sms_keyword", "whatsapp_keyword", "confirmation_link"})
 

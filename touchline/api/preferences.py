@@ -25,7 +25,12 @@ from preference_center.consent import (
     consent_allows,
     topic_allows,
 )
-from preference_center.ledger import customer_or_error, history, record_consent
+from preference_center.ledger import (
+    CONFIRMATION_REQUESTED,
+    customer_or_error,
+    history,
+    record_consent,
+)
 from preference_center.linking import identities, link_identity, unlink_identity
 from preference_center.merge import merge_customers
 from preference_center.profile import load_profiles
@@ -267,7 +272,7 @@ def ask_to_confirm_sms(
     if not ledger_ids:
         return
     events = [
-        (None, {"id": f"consent-{row_id}.sms-confirmation", "type": "consent.sms_confirmation_requested",
+        (None, {"id": f"consent-{row_id}.sms-confirmation", "type": CONFIRMATION_REQUESTED,
                 "customer_id": customer_id, "occurred_at": at.isoformat(),
                 "payload": {"requested_by_consent": row_id}})
         for row_id in ledger_ids

@@ -6,16 +6,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from touchline.cli.present import console
+from touchline.cli.present import console, file_progress
 from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.db import Database
@@ -71,15 +63,8 @@ def purchases(
     columns = PurchaseColumns(customer, date, amount, currency, id_column)
     db = Database(settings.resolved_database_url)
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[loaded]:,} rows, {task.fields[rejected]:,} rejected"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=out,
-            transient=True,
+        with file_progress(
+            out, "{task.fields[loaded]:,} rows, {task.fields[rejected]:,} rejected"
         ) as bar:
             task = bar.add_task(f"purchases ← {file.name}", total=None, loaded=0, rejected=0)
 

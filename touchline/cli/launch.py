@@ -5,16 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from touchline.cli.present import console
+from touchline.cli.present import console, file_progress
 from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.db import Database
@@ -47,16 +39,7 @@ def launch_command(
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[enrolled]:,} enrolled"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=out,
-            transient=True,
-        ) as bar:
+        with file_progress(out, "{task.fields[enrolled]:,} enrolled") as bar:
             task = bar.add_task(f"{journey} ← {segment.name}", total=None, enrolled=0)
 
             def progress(report: LaunchReport, done: int, size: int) -> None:

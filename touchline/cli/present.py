@@ -6,6 +6,14 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from touchline.timeline import Entry
@@ -61,3 +69,18 @@ def timeline_table(entries: list[Entry], customer_id: str, timezone: str | None)
 
 def console() -> Console:
     return Console(highlight=False)
+
+
+def file_progress(out: Console, counters: str) -> Progress:
+    """A progress bar for a file read as a stream: bytes read of the file's size, and the
+    task's own ``counters`` (a format string over its fields, e.g. "{task.fields[n]:,} rows")."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn(counters),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+    )

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from preference_center.consent import ConsentState, fold_ledger
-from preference_center.ledger import needs_confirmation
+from preference_center.ledger import CONFIRMATION_REQUESTED, needs_confirmation
 from preference_center.linking import follow_merges
 from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked, insert_ignoring_duplicates
@@ -350,7 +350,7 @@ def _apply_consents(
             follow_ups.append(
                 StoredEvent(
                     f"{event.id}:sms-confirmation",
-                    "consent.sms_confirmation_requested",
+                    CONFIRMATION_REQUESTED,
                     event.customer_id,
                     event.occurred_at,
                     {"requested_by_event": event.id},
