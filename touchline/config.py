@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     # that missed a few days catches up, a first run does not flag customers lost years ago.
     tripwire_lookback: timedelta = timedelta(days=30)
 
+    # How far in the future an `occurred_at` may lie (senders' clocks drift) before it is
+    # refused: a future time would outrank every later change and open re-entry windows early.
+    clock_skew_tolerance: timedelta = timedelta(minutes=5)
+
     # --- SendGrid ------------------------------------------------------------------------
     sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
     sendgrid_host: str = "http://127.0.0.1:8971"
@@ -229,6 +233,7 @@ class Settings(BaseSettings):
         "history_window",
         "preference_link_ttl",
         "tripwire_lookback",
+        "clock_skew_tolerance",
         mode="before",
     )
     @classmethod
