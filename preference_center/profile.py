@@ -101,7 +101,7 @@ def load_profiles(
                 Consent.topic,
             )
             .where(Consent.customer_id.in_(chunk))
-            .order_by(Consent.recorded_at, Consent.id)
+            .order_by(Consent.received_at, Consent.id)
         ):
             cid, channel, purpose, status, source, recorded_at, topic = row
             if topic is None:

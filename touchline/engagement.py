@@ -24,10 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.webhooks import ProviderEvent
+from preference_center.ledger import (
+    LedgerChange,
+    SuppressionIn,
+    append_changes,
+    suppress_addresses,
+)
 from touchline.config import Settings, get_settings
 from touchline.db import insert_ignoring_duplicates
 from touchline.ids import interaction_id
-from touchline.record import Consent, Interaction, Suppression, Touch
+from touchline.record import Interaction, Touch
 from touchline.record.touches import BOUNCED, SENT, SPAM_REPORT, UNSUBSCRIBED
 
 log = logging.getLogger(__name__)
@@ -154,36 +160,21 @@ def _suppress(session: Session, rows: list[dict], at: datetime) -> None:
             select(Touch.id, Touch.address).where(Touch.id.in_({r["touch_id"] for r in rows}))
         ).all()
     )
-    wanted: dict[tuple[str, str], dict] = {}
+    entries = []
     for row in rows:
         kind = IDENTITY_OF_CHANNEL.get(row["channel"] or "")
         address = addresses.get(row["touch_id"])
         if kind and address:
-            wanted[(kind, address)] = row
-    active = {
-        (kind, value)
-        for kind, value in session.execute(
-            select(Suppression.kind, Suppression.value).where(
-                Suppression.value.in_({v for _, v in wanted}), Suppression.lifted_at.is_(None)
-            )
-        )
-    }
-    session.add_all(
-        Suppression(
-            kind=kind,
-            value=value,
-            reason=_suppression_reason(row) or row["kind"],
-            source=row["provider"] or "provider",
-            evidence={
+            evidence = {
                 "touch_id": row["touch_id"],
                 "event_id": row["detail"].get("event_id"),
                 **({"dropped": row["detail"]["reason"]} if row["kind"] == DROPPED else {}),
-            },
-            created_at=at,
-        )
-        for (kind, value), row in wanted.items()
-        if (kind, value) not in active
-    )
+            }
+            entries.append(
+                SuppressionIn(kind, address, _suppression_reason(row) or row["kind"],
+                              row["provider"] or "provider", evidence)
+            )  # fmt: skip
+    suppress_addresses(session, entries, at)
 
 
 def _record_consent(
@@ -217,19 +208,14 @@ def _record_consent(
         if group is not None and topic is None:
             evidence["unmapped_group"] = True  # see settings.sendgrid_asm_groups
         consents.append(
-            Consent(
-                customer_id=row["customer_id"],
-                channel="email",
-                purpose="marketing",
-                topic=topic,
-                status="revoked" if row["kind"] == UNSUBSCRIBED else "granted",
-                source="provider",
-                evidence=evidence,
-                # When it happened (the ledger's order), unless the provider's clock is ahead.
-                recorded_at=min(row["occurred_at"], received_at),
+            LedgerChange(
+                row["customer_id"], "email", "marketing",
+                "revoked" if row["kind"] == UNSUBSCRIBED else "granted", "provider", evidence,
+                # When it happened (evidence), unless the provider's clock is ahead.
+                min(row["occurred_at"], received_at), topic,
             )
-        )
-    session.add_all(consents)
+        )  # fmt: skip
+    append_changes(session, consents, received_at=received_at, settings=settings)
 
 
 def _topic_of_group(group: object, settings: Settings) -> str | None:

@@ -11,9 +11,10 @@ import html
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from preference_center.ledger import unsubscribe_all
 from touchline.api.deps import ApiState, state
 from touchline.links import InvalidToken, verify
-from touchline.record import Consent, Customer
+from touchline.record import Customer
 
 router = APIRouter(tags=["unsubscribe"])
 CHANNEL_NAMES = {"email": "emails", "sms": "text messages"}
@@ -49,20 +50,17 @@ async def unsubscribe(token: str, request: Request, app: ApiState = Depends(stat
     with app.db.session() as session:
         if session.get(Customer, payload["c"]) is None:
             raise HTTPException(404, "This link is not valid.")
-        session.add(
-            Consent(
-                customer_id=payload["c"],
-                channel=payload["ch"],
-                purpose="marketing",
-                status="revoked",
-                source="unsubscribe_link",
-                evidence={
-                    "touch_id": payload.get("t"),
-                    "one_click": one_click,
-                    "ip": request.client.host if request.client else None,
-                    "user_agent": request.headers.get("user-agent"),
-                },
-                recorded_at=now,
-            )
+        unsubscribe_all(
+            session,
+            payload["c"],
+            source="unsubscribe_link",
+            evidence={
+                "touch_id": payload.get("t"),
+                "one_click": one_click,
+                "ip": request.client.host if request.client else None,
+                "user_agent": request.headers.get("user-agent"),
+            },
+            at=now,
+            channels=[payload["ch"]],
         )
     return "<!doctype html><html><body style='font-family:sans-serif;max-width:32rem;margin:4rem auto'><h1>You are unsubscribed.</h1></body></html>"

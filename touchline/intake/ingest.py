@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -19,7 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from preference_center.consent import ConsentState, fold_ledger
-from preference_center.ledger import CONFIRMATION_REQUESTED, needs_confirmation
+from preference_center.ledger import (
+    CONFIRMATION_REQUESTED,
+    LedgerChange,
+    append_changes,
+    future_problem,
+    needs_confirmation,
+)
 from preference_center.linking import follow_merges
 from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked, insert_ignoring_duplicates
@@ -84,6 +90,12 @@ def ingest(
         seen_in_chunk: set[str] = set()
         for line, raw in chunk:
             event, problems = parse_event(raw, source=source, line=line)
+            if event is not None and event.consents:
+                # The consent ledger refuses a change dated after its receipt: refused
+                # here, this event alone is rejected, with its line.
+                late = future_problem(event.occurred_at, now, settings.clock_skew_tolerance)
+                if late is not None:
+                    event, problems = None, [replace(late, source=source, line=line)]
             if event is None:
                 report.rejected.extend(problems)
                 report.rejected_events += 1
@@ -146,7 +158,7 @@ def _store(
         return
     _apply_profiles(session, new, now, report)
     _apply_preferences(session, new, now)
-    follow_ups = _apply_consents(session, new, source, settings)
+    follow_ups = _apply_consents(session, new, source, now, settings)
     stored = [StoredEvent(e.id, e.type, e.customer_id, e.occurred_at, e.payload) for e in new]
     if follow_ups:
         # Follow-up events are events like any other: stored once (their ids derive from
@@ -316,29 +328,17 @@ def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -
 
 
 def _apply_consents(
-    session: Session, events: list[EventIn], source: str, settings: Settings
+    session: Session, events: list[EventIn], source: str, now: datetime, settings: Settings
 ) -> list[StoredEvent]:
-    """The events' consent changes into the ledger; returns the follow-up events (an SMS
-    marketing grant that must be confirmed asks for its confirmation)."""
+    """The events' consent changes into the ledger, received now; returns the follow-up
+    events (an SMS marketing grant that must be confirmed asks for its confirmation)."""
     changes = [(event, consent) for event in events for consent in event.consents]
     if not changes:
         return []
-    asking = {
-        e.customer_id
-        for e, c in changes
-        if (c.channel, c.purpose, c.topic) == ("sms", "marketing", None)
-    }
-    current: dict[str, dict[tuple[str, str], Any]] = {}
-    for chunk in chunked(sorted(asking)):
-        rows = session.execute(
-            select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.status,
-                   Consent.source, Consent.recorded_at)
-            .where(Consent.customer_id.in_(chunk), Consent.channel == "sms",
-                   Consent.purpose == "marketing", Consent.topic.is_(None))
-            .order_by(Consent.recorded_at, Consent.id)
-        ).all()  # fmt: skip
-        for cid, *rest in rows:
-            current.setdefault(cid, {}).update(fold_ledger([tuple(rest)]))
+    current = _current_sms_marketing(
+        session,
+        {e.customer_id for e, c in changes if (c.channel, c.purpose, c.topic) == ("sms", "marketing", None)},
+    )  # fmt: skip
     rows, follow_ups = [], []
     for event, consent in changes:
         row_source = event.source or source
@@ -361,16 +361,27 @@ def _apply_consents(
                 status, row_source, event.occurred_at
             )
         rows.append(
-            {
-                "customer_id": event.customer_id,
-                "channel": consent.channel,
-                "purpose": consent.purpose,
-                "topic": consent.topic,
-                "status": status,
-                "source": row_source,
-                "evidence": evidence,
-                "recorded_at": event.occurred_at,
-            }
-        )
-    session.execute(Consent.__table__.insert(), rows)  # type: ignore[attr-defined]
+            LedgerChange(event.customer_id, consent.channel, consent.purpose, status,
+                         row_source, evidence, event.occurred_at, consent.topic)
+        )  # fmt: skip
+    append_changes(session, rows, received_at=now, settings=settings)
     return follow_ups
+
+
+def _current_sms_marketing(
+    session: Session, customers: set[str]
+) -> dict[str, dict[tuple[str, str], Any]]:
+    """The customers' current SMS marketing consent, in the ledger's order of receipt."""
+    current: dict[str, dict[tuple[str, str], Any]] = {}
+    for chunk in chunked(sorted(customers)):
+        rows: dict[str, list[tuple]] = {}
+        for cid, *rest in session.execute(
+            select(Consent.customer_id, Consent.channel, Consent.purpose, Consent.status,
+                   Consent.source, Consent.recorded_at)
+            .where(Consent.customer_id.in_(chunk), Consent.channel == "sms",
+                   Consent.purpose == "marketing", Consent.topic.is_(None))
+            .order_by(Consent.received_at, Consent.id)
+        ):  # fmt: skip
+            rows.setdefault(cid, []).append(tuple(rest))
+        current.update({cid: fold_ledger(history) for cid, history in rows.items()})
+    return current

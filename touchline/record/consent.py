@@ -1,7 +1,9 @@
 """The consent ledger: every grant and revocation as its own row, never updated.
 
-The current state for a (customer, channel, purpose) is the latest row; the history is
-the evidence a regulator or an angry customer may ask for.
+The current state for a (customer, channel, purpose) is the row Touchline *received* last
+(``received_at``, then ``id``); ``recorded_at`` is when the change happened, as told — the
+evidence, never the order (preference_center.consent). The history is the evidence a
+regulator or an angry customer may ask for.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from sqlmodel import Field, SQLModel
 from touchline.record.types import JSONType, UTCDateTime
 
 
+def _received_default(context: Any) -> datetime:
+    return context.get_current_parameters()["recorded_at"]
+
+
 class Consent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_consent_current", "customer_id", "channel", "purpose", "recorded_at"),
+        Index("ix_consent_received", "customer_id", "received_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -34,3 +41,10 @@ class Consent(SQLModel, table=True):
     )  # signup_form | api | sms_keyword | unsubscribe_link | preference_page | confirmation_link | admin | import | provider | merge
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     recorded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # When Touchline received the change: the ledger's order. Written by the ledger API
+    # (preference_center.ledger); a row inserted without it takes ``recorded_at``.
+    received_at: datetime = Field(
+        sa_type=UTCDateTime,
+        nullable=False,
+        sa_column_kwargs={"default": _received_default},
+    )
