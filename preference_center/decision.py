@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from preference_center.consent import MARKETING, consent_allows, topic_allows
 from preference_center.effectiveness import rank_channels
@@ -142,6 +143,27 @@ def cap_reached(profile: CustomerProfile, purpose: str, policy: DecisionPolicy) 
     )
 
 
+def channel_checks(
+    profile: CustomerProfile, channel: str, purpose: str, topic: str | None
+) -> list[Reason]:
+    """The hard filters of one channel, in order, up to the first that fails: an address on
+    file, not suppressed, consent for the purpose, still in the topic. Shared by the
+    decision and the final gate (preference_center.gate), so both say the same."""
+    name = ADDRESS_NAMES.get(channel, "address")
+    if not profile.addresses.get(channel):
+        return [Reason("address", "fail", f"no {name} on file", channel)]
+    if channel in profile.suppressed:
+        why = f"the {name} is suppressed ({profile.suppressed[channel]})"
+        return [Reason("suppression", "fail", why, channel)]
+    allowed, why = consent_allows(profile.consents, channel, purpose)
+    checks = [Reason("consent", "pass" if allowed else "fail", why, channel)]
+    if allowed and topic is not None and purpose == MARKETING:
+        joined, why = topic_allows(profile.topics, topic, channel)
+        if not joined:
+            checks.append(Reason("topic", "fail", why, channel))
+    return checks
+
+
 def decide(
     profile: CustomerProfile, request: SendRequest, now: datetime, policy: DecisionPolicy
 ) -> Decision:
@@ -160,37 +182,10 @@ def decide(
                 Reason("template", "fail", "the template has no content for it", channel)
             )
             continue
-        address = profile.addresses.get(channel)
-        if not address:
-            reasons.append(
-                Reason(
-                    "address",
-                    "fail",
-                    f"no {ADDRESS_NAMES.get(channel, 'address')} on file",
-                    channel,
-                )
-            )
+        checks = channel_checks(profile, channel, request.purpose, request.topic)
+        reasons.extend(checks)
+        if any(r.outcome == "fail" for r in checks):
             continue
-        if channel in profile.suppressed:
-            reasons.append(
-                Reason(
-                    "suppression",
-                    "fail",
-                    f"the {ADDRESS_NAMES.get(channel, 'address')} is suppressed "
-                    f"({profile.suppressed[channel]})",
-                    channel,
-                )
-            )
-            continue
-        allowed, why = consent_allows(profile.consents, channel, request.purpose)
-        reasons.append(Reason("consent", "pass" if allowed else "fail", why, channel))
-        if not allowed:
-            continue
-        if request.topic is not None and request.purpose == MARKETING:
-            joined, why = topic_allows(profile.topics, request.topic, channel)
-            if not joined:
-                reasons.append(Reason("topic", "fail", why, channel))
-                continue
         chosen = channel
         break
 
@@ -244,26 +239,8 @@ def _timing(
 ) -> datetime:
     if request.purpose != MARKETING and request.best_within is None:
         return now
-    tz_name = profile.timezone or policy.default_timezone
-    if profile.timezone and not is_valid_timezone(profile.timezone):
-        reasons.append(
-            Reason(
-                "timezone",
-                "note",
-                f"unknown time zone '{profile.timezone}'; using {policy.default_timezone}",
-            )
-        )
-        tz_name = policy.default_timezone
-    elif not profile.timezone:
-        reasons.append(Reason("timezone", "note", f"no time zone on file; using {tz_name}"))
-    tz = zone(tz_name)
-
-    windows: list[tuple[QuietHours, str]] = []
-    if request.purpose == MARKETING:
-        if profile.quiet_hours is not None:
-            windows.append((profile.quiet_hours, "the customer's quiet hours"))
-        if policy.company_quiet_hours is not None and channel in policy.quiet_hours_channels:
-            windows.append((policy.company_quiet_hours, f"quiet hours for {channel}"))
+    tz_name, tz = customer_zone(profile, policy, reasons)
+    windows = quiet_windows(profile, request.purpose, channel, policy)
 
     start = now
     if request.best_within is not None:
@@ -298,3 +275,35 @@ def _timing(
         )
     )
     return send_at
+
+
+def customer_zone(
+    profile: CustomerProfile, policy: DecisionPolicy, reasons: list[Reason]
+) -> tuple[str, ZoneInfo]:
+    """The customer's time zone (else the company's), noting the fallback in ``reasons``."""
+    tz_name = profile.timezone or policy.default_timezone
+    if profile.timezone and not is_valid_timezone(profile.timezone):
+        reasons.append(
+            Reason(
+                "timezone",
+                "note",
+                f"unknown time zone '{profile.timezone}'; using {policy.default_timezone}",
+            )
+        )
+        tz_name = policy.default_timezone
+    elif not profile.timezone:
+        reasons.append(Reason("timezone", "note", f"no time zone on file; using {tz_name}"))
+    return tz_name, zone(tz_name)
+
+
+def quiet_windows(
+    profile: CustomerProfile, purpose: str, channel: str, policy: DecisionPolicy
+) -> list[tuple[QuietHours, str]]:
+    """The quiet hours a marketing message on ``channel`` must respect, with their names."""
+    windows: list[tuple[QuietHours, str]] = []
+    if purpose == MARKETING:
+        if profile.quiet_hours is not None:
+            windows.append((profile.quiet_hours, "the customer's quiet hours"))
+        if policy.company_quiet_hours is not None and channel in policy.quiet_hours_channels:
+            windows.append((policy.company_quiet_hours, f"quiet hours for {channel}"))
+    return windows
