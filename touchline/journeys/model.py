@@ -288,12 +288,17 @@ class SendStep(_Step):
     stated order); or ``best`` (the channel this customer engages with most for this kind of
     message, when there is enough data, else their stated order).
     ``send_time``: ``now`` (default) or ``{best_within: 24h}``.
+    ``on_error``: when the message cannot be rendered (a template error), ``exit`` (default)
+    ends the enrollment with the error as its reason — the customer never got this message,
+    so the steps after it (a follow-up, a reminder) would not make sense; ``continue``
+    records the failure and moves on to the next step.
     """
 
     type: Literal["send"]
     channel: ChannelPolicy
     template: str = Field(min_length=1)
     send_time: Literal["now"] | BestTime = "now"
+    on_error: Literal["exit", "continue"] = "exit"
 
     @field_validator("channel", mode="before")
     @classmethod

@@ -176,7 +176,11 @@ def test_a_template_error_fails_only_that_customers_step(
         "template error: welcome/welcome.subject.j2:1: 'dict object' has no attribute 'first_name'"
     )
     assert [e["to"] for e in sandbox_client.emails()] == ["c2@example.com"]
-    assert enrollment(db, "c1").current_step == "wait_two_days"  # the journey goes on
+    # The customer never got the welcome email: the follow-up SMS must not come either.
+    ended = enrollment(db, "c1")
+    assert (ended.status, ended.current_step) == ("exited", "welcome_email")
+    assert ended.end_reason.startswith("template error: welcome/welcome.subject.j2:1")
+    assert enrollment(db, "c2").current_step == "wait_two_days"
 
 
 def test_consent_is_checked_again_at_dispatch(
