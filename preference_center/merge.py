@@ -6,6 +6,12 @@ after a merge is again the newest row per channel and purpose across both histor
 person's latest word, whichever profile they said it under. The source profile stays as an
 empty shell pointing at the target (``merged_into``), so old links and ids still resolve,
 and the merge itself is audited with who, why, on what evidence, and what moved.
+
+Enrollments move too, and the journeys' re-entry rules then apply to the survivor: an
+active enrollment of the source in a ``reentry: once`` journey the target is (or was)
+already in — or within a re-entry window of the target's — ends ("merged into <id>:
+already enrolled"), so one person gets one cart reminder, not two. The final gate
+(preference_center.gate) skips whatever of it was already on its way.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from preference_center.ledger import customer_or_error
 from touchline.errors import InvalidMergeError, MergeConflictError
+from touchline.journeys.store import DefinitionCache
 from touchline.record import (
     ChannelEffectiveness,
     Consent,
@@ -31,6 +38,7 @@ from touchline.record import (
     TimingEffectiveness,
     Touch,
 )
+from touchline.record.enrollments import ACTIVE, EXITED
 
 # Tables whose rows belong to a customer by a customer_id column and move as they are.
 MOVED = (Identity, Consent, Event, Enrollment, Touch, Interaction)
@@ -62,7 +70,7 @@ def merge_customers(
             f"{target_id} was merged into {target.merged_into}; merge into that customer"
         )
 
-    moved: dict[str, int] = {}
+    moved: dict[str, int] = {"enrollments_ended": _end_reentries(session, source_id, target_id, at)}
     for table in MOVED:
         result = session.execute(
             update(table).where(table.customer_id == source_id).values(customer_id=target_id)
@@ -93,6 +101,45 @@ def merge_customers(
     session.add(audit)
     session.flush()
     return audit
+
+
+def _end_reentries(session: Session, source_id: str, target_id: str, at: datetime) -> int:
+    """End the source's active enrollments that the target's re-entry rules refuse."""
+    moving = session.execute(
+        select(Enrollment.id, Enrollment.journey_id, Enrollment.journey_key, Enrollment.trigger_at)
+        .where(Enrollment.customer_id == source_id, Enrollment.status == ACTIVE)
+    ).all()  # fmt: skip
+    if not moving:
+        return 0
+    theirs: dict[str, list[datetime]] = {}
+    for key, trigger_at in session.execute(
+        select(Enrollment.journey_key, Enrollment.trigger_at).where(
+            Enrollment.customer_id == target_id,
+            Enrollment.journey_key.in_({row.journey_key for row in moving}),
+        )
+    ):
+        theirs.setdefault(key, []).append(trigger_at)
+    definitions = DefinitionCache()
+    ending = []
+    for eid, journey_id, key, trigger_at in moving:
+        rule = definitions.get(session, journey_id).reentry
+        entries = theirs.get(key, [])
+        if (rule.mode == "once" and entries) or (
+            rule.mode == "window"
+            and rule.window is not None
+            and any(abs(trigger_at - other) < rule.window for other in entries)
+        ):
+            ending.append(eid)
+    if ending:
+        # The revision bump tells a worker holding one of them that its copy is stale.
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(ending), Enrollment.status == ACTIVE)
+            .values(status=EXITED, ended_at=at, next_action_at=None, waiting_for=None,
+                    end_reason=f"merged into {target_id}: already enrolled",
+                    revision=Enrollment.revision + 1, updated_at=at)
+        )  # fmt: skip
+    return len(ending)
 
 
 def _merge_preferences(session: Session, source_id: str, target_id: str, at: datetime) -> int:
