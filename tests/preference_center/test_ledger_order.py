@@ -154,3 +154,29 @@ def test_provider_unsubscribes_and_bounces_go_through_the_ledger(db: Database) -
         "c1@example.com",
         "bounced",
     )
+
+
+def test_the_migration_keeps_the_order_existing_rows_had(tmp_path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from touchline.db import alembic_config
+
+    database = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    config = alembic_config(database.url)
+    command.upgrade(config, "0004")
+    with database.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO customer (id, attributes, created_at, updated_at) "
+            "VALUES ('ada', '{}', '2026-11-01 09:00:00.000000', '2026-11-01 09:00:00.000000')"
+        ))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO consent (customer_id, channel, purpose, status, source, evidence, "
+            "recorded_at) VALUES ('ada', 'email', 'marketing', 'granted', 'import', '{}', "
+            "'2026-11-01 09:00:00.000000')"
+        ))  # fmt: skip
+    command.upgrade(config, "head")
+    with database.session() as session:
+        row = session.execute(select(Consent)).scalar_one()
+    assert row.received_at == row.recorded_at == datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    database.dispose()
