@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from channels.webhooks import ProviderEvent
 from preference_center.linking import link_identity, unlink_identity
@@ -203,6 +203,29 @@ def test_merged_profiles_get_one_nudge(
     ]
     advance(engine, EIGHT_AM)
     assert len(sandbox_client.sms()) == 1  # reentry: once — one person, one nudge
+
+
+def test_profiles_merged_before_merges_ended_enrollments_still_get_one_nudge(
+    engine: Engine, db: Database, catalog: TemplateCatalog, sandbox_client: SandboxClient
+) -> None:
+    nudged(db, engine, catalog, "c1", "c2")
+    with db.session() as session:
+        merge_customers(session, "c2", "c1", actor="ops", reason="same person",
+                        evidence={"ticket": "T-4"}, at=START + timedelta(minutes=30))  # fmt: skip
+        # As a merge made before this release left it: both enrollments active on c1.
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.status == "exited")
+            .values(status="active", ended_at=None, end_reason=None, next_action_at=EIGHT_AM)
+        )
+    advance(engine, EIGHT_AM)
+    assert len(sandbox_client.sms()) == 1
+    with db.session() as session:
+        rows = session.execute(select(Enrollment.status, Enrollment.end_reason)).all()
+    assert sorted(rows, key=str) == [
+        ("completed", "reached the end of the journey"),
+        ("exited", "merged into c1: already enrolled"),
+    ]
 
 
 def test_a_stop_while_deferred_is_still_honoured(

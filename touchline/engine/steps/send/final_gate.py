@@ -6,11 +6,12 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from preference_center.gate import DEFER, REDIRECT, SKIP, PendingSend, gate_batch, load_snapshot
+from touchline import ids
 from touchline.db import chunked
 from touchline.engine.steps.send.batch import SendBatch
-from touchline.engine.transitions import Park
+from touchline.engine.transitions import End, Park
 from touchline.record import Customer, Enrollment, Touch
-from touchline.record.enrollments import ACTIVE
+from touchline.record.enrollments import ACTIVE, EXITED
 
 
 def final_gate(batch: SendBatch) -> None:
@@ -68,6 +69,7 @@ def _current_owners(batch: SendBatch) -> None:
         ):  # fmt: skip
             current[eid] = (status, customer, reason)
     merged = _merged_into(batch, {customer for _, customer, _ in current.values()})
+    duplicates = _already_enrolled(batch, {eid: c for eid, (_, c, _) in current.items()})
     still = []
     for enrollment in batch.ready:
         status, customer, reason = current.get(
@@ -80,9 +82,29 @@ def _current_owners(batch: SendBatch) -> None:
             batch.skip(enrollment, channel, f"{ended} ({reason})" if reason else ended)
         elif customer in merged:
             batch.skip(enrollment, channel, f"the customer was merged into {merged[customer]}")
+        elif enrollment.id in duplicates:
+            # Merged in (before merges ended such enrollments): the survivor is already here.
+            reason = f"merged into {customer}: already enrolled"
+            batch.skip(enrollment, channel, reason)
+            batch.transitions[enrollment.id] = End(EXITED, reason)
         else:
             still.append(enrollment)
     batch.ready = still
+
+
+def _already_enrolled(batch: SendBatch, customers: dict[str, str]) -> set[str]:
+    """Enrollments of a ``reentry: once`` journey that came from a merged profile while the
+    customer has their own: the customer's own has the id derived from them."""
+    if batch.journey.reentry.mode != "once":
+        return set()
+    own = {eid: ids.enrollment_id(batch.journey.key, c, "once") for eid, c in customers.items()}
+    foreign = {eid: mine for eid, mine in own.items() if mine != eid}
+    existing: set[str] = set()
+    for chunk in chunked(sorted(set(foreign.values()))):
+        existing.update(
+            batch.session.execute(select(Enrollment.id).where(Enrollment.id.in_(chunk))).scalars()
+        )
+    return {eid for eid, mine in foreign.items() if mine in existing}
 
 
 def _merged_into(batch: SendBatch, customers: set[str]) -> dict[str, str]:
