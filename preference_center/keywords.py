@@ -1,9 +1,18 @@
-"""SMS keywords as carriers define them (CTIA; Twilio's defaults): the whole message, case
-and surrounding blanks ignored. "Stop texting me about shoes" is a message, not a STOP.
+"""Keywords and opt-outs in customers' messages, and what they do to the consent ledger.
+
+What a message asks for is read by preference_center.opt_out_text: carriers' keywords
+(STOP, START, HELP… — the whole message, however it is punctuated, cased or decorated) and
+requests to stop in plain words ("Stop texting me", "remove me from your list"), which
+the FCC's 2024 rule counts as revocations. The rule that matched goes into the ledger's
+evidence.
 
 A STOP from a number ends every message from our number to it, transactional included —
 that is what the carrier enforces, and what the customer expects. START / UNSTOP / YES
 bring the number back; YES also confirms a pending SMS double opt-in.
+
+One confirmation per opt-out: a STOP that changes the ledger is answered; a STOP while
+the channel is already revoked changes nothing and is not answered again — the number is
+opted out, and carriers allow one confirmation, not one per message (docs/opt-outs.md).
 """
 
 from __future__ import annotations
@@ -16,25 +25,22 @@ from sqlalchemy.orm import Session
 
 from preference_center.consent import GRANTED, MARKETING, PENDING, REVOKED, TRANSACTIONAL
 from preference_center.ledger import confirm_sms, current_consents, record_consent
+from preference_center.opt_out_text import OptOutMatch
+from preference_center.opt_out_text import classify as read_message
 from preference_center.schemas import ConsentIn
 from touchline.config import Settings
 
-OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
-OPT_IN = frozenset({"START", "YES", "UNSTOP"})
-HELP = frozenset({"HELP", "INFO"})
-
 Keyword = Literal["opt_out", "opt_in", "help"]
+# How much of the customer's own words the evidence keeps (Twilio allows 1,600 characters).
+EVIDENCE_TEXT = 320
+
+__all__ = ["Keyword", "KeywordOutcome", "OptOutMatch", "apply_keyword", "classify", "read_message"]
 
 
 def classify(body: str) -> Keyword | None:
-    word = body.strip().upper()
-    if word in OPT_OUT:
-        return "opt_out"
-    if word in OPT_IN:
-        return "opt_in"
-    if word in HELP:
-        return "help"
-    return None
+    """What the message asks for, if anything (read_message says by which rule)."""
+    kind = read_message(body).kind
+    return None if kind == "none" else kind
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ def apply_keyword(
     at: datetime,
     settings: Settings,
     channel: str = "sms",
+    match: OptOutMatch | None = None,
 ) -> KeywordOutcome:
     """The keyword's effect on the ledger of the channel it came by (None: a sender we do
     not know — the caller suppresses the address instead) and the reply the rules ask for.
@@ -94,9 +101,17 @@ def apply_keyword(
     if keyword == "help":
         return KeywordOutcome(keyword, replies["help"], ())
     source = keyword_source(channel)
-    evidence = {**evidence, "keyword": word}
+    evidence = {**evidence, "keyword": word[:EVIDENCE_TEXT]}
+    if match is not None:
+        evidence.update(match.evidence)
     if keyword == "opt_out":
         if customer_id is not None:
+            state = current_consents(session, customer_id)
+            if all(
+                (s := state.get((channel, p))) is not None and s.status == REVOKED
+                for p in (MARKETING, TRANSACTIONAL)
+            ):
+                return KeywordOutcome(keyword, None, ())
             record_consent(
                 session, customer_id,
                 [ConsentIn(channel=channel, purpose=p, status=REVOKED)

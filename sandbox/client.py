@@ -91,5 +91,10 @@ class SandboxClient:
             {"from": sender, "body": body, "to": to, "profile_name": profile_name},
         )
 
+    def sms_inbound(self, sender: str, body: str, *, to: str | None = None) -> dict[str, Any]:
+        """The customer ``sender`` (E.164) texts ``body`` to our number (sandbox.customer_texts):
+        Twilio's opt-out list, the signed webhook to the inbound URL, the TwiML replies."""
+        return self._post("/_sandbox/sms/inbound", {"from": sender, "body": body, "to": to})
+
     def close(self) -> None:
         self._http.close()

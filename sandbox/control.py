@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox import customer_texts
 from sandbox.engagement import EngagementModel
 from sandbox.faults import FaultPlan
 from sandbox.state import PROVIDERS, Sandbox
@@ -162,6 +163,7 @@ def routes(sandbox: Sandbox, http: Callable[[], httpx.AsyncClient]) -> list[Rout
         Route("/_sandbox/clock", clock, methods=["POST"]),
         Route("/_sandbox/flush", flush, methods=["POST"]),
         Route("/_sandbox/whatsapp/inbound", whatsapp_inbound, methods=["POST"]),
+        *customer_texts.routes(sandbox, http),
     ]
 
 

@@ -7,11 +7,14 @@ address is ``whatsapp:+E.164``. An inbound message from an address we know becom
     within REPLY_WINDOW (it counts as engagement for channel effectiveness), or a RECEIVED
     one otherwise. On WhatsApp this is also what opens the customer's 24-hour session
     window (preference_center.profile reads it back);
-  - a consent change for that channel if the whole message is a keyword (STOP, START, YES…);
-  - the genesis event ``sms.received`` or ``whatsapp.received`` (text and keyword in the
-    payload).
-An address we do not know that sends STOP is suppressed, so that if it is ever linked to a
-customer later, it is still not messaged.
+  - a consent change for that channel if the message is a keyword (STOP, START, YES…,
+    however written) or asks to stop in plain words (preference_center.opt_out_text; the
+    rule that matched is in the ledger's evidence);
+  - the genesis event ``sms.received`` or ``whatsapp.received`` (text, keyword and rule in
+    the payload).
+An address we do not know that asks to stop is suppressed, so that if it is ever linked to
+a customer later, it is still not messaged. Each opt-out is confirmed once: a retry of the
+same webhook, or a second STOP while already opted out, gets no second answer.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from channels.webhooks.twilio_inbound import InboundMessage
 from preference_center.identities import InvalidAddress, normalise_phone
-from preference_center.keywords import Keyword, apply_keyword, classify
+from preference_center.keywords import Keyword, OptOutMatch, apply_keyword, read_message
 from preference_center.linking import resolve_customer
+from preference_center.suppression import SuppressionIn, suppress_addresses
 from touchline.config import Settings
 from touchline.db import Database, insert_ignoring_duplicates
 from touchline.ids import interaction_id
 from touchline.intake.ingest import ingest
-from touchline.record import Interaction, Suppression, Touch
+from touchline.record import Interaction, Touch
 from touchline.record.touches import RECEIVED, REPLIED, SENT
 
 REPLY_WINDOW = timedelta(days=7)
@@ -57,6 +61,7 @@ class InboundResult:
     reply: str | None
     duplicate: bool
     channel: str = "sms"
+    rule: str = "none"  # how the message was read (preference_center.opt_out_text)
 
 
 def handle_inbound_sms(
@@ -69,7 +74,8 @@ def handle_inbound_sms(
         sender = normalise_phone(raw)
     except InvalidAddress:
         sender = raw
-    keyword = classify(message.body)
+    match = read_message(message.body)
+    keyword: Keyword | None = None if match.kind == "none" else match.kind
     word = message.body.strip()
     with db.session() as session:
         customer = resolve_customer(session, channel.identity, sender)
@@ -77,16 +83,20 @@ def handle_inbound_sms(
         if channel is WHATSAPP:
             evidence["channel"] = "whatsapp"
         if customer is None:
+            reply = None
             if keyword == "opt_out":
-                session.add(
-                    Suppression(kind=channel.identity, value=sender, reason=channel.stop_reason,
-                                source="twilio_inbound", evidence=evidence, created_at=now)
-                )  # fmt: skip
-            reply = (
-                _keyword(session, channel, None, keyword, word, evidence, now, settings)
-                if keyword else None
-            )  # fmt: skip
-            return InboundResult(None, keyword, reply, False, channel.name)
+                written = suppress_addresses(session, [SuppressionIn(
+                    kind=channel.identity, value=sender, reason=channel.stop_reason,
+                    source="twilio_inbound", evidence={**evidence, **match.evidence},
+                )], now)  # fmt: skip
+                # Already suppressed (a retry, a second STOP): confirmed once already.
+                if written:
+                    reply = _keyword(session, channel, None, keyword, word, evidence, now,
+                                     settings, match)  # fmt: skip
+            elif keyword:
+                reply = _keyword(session, channel, None, keyword, word, evidence, now, settings,
+                                 match)  # fmt: skip
+            return InboundResult(None, keyword, reply, False, channel.name, match.rule)
 
         replied_to = session.execute(
             select(Touch.id)
@@ -115,7 +125,7 @@ def handle_inbound_sms(
                     "provider_message_id": message.message_sid,
                     "occurred_at": now,
                     "recorded_at": now,
-                    "detail": {"text": message.body, "keyword": keyword},
+                    "detail": {"text": message.body, "keyword": keyword, "rule": match.rule},
                 }
             ],
             conflict_columns=["id"],
@@ -124,7 +134,7 @@ def handle_inbound_sms(
         duplicate = not stored
         # The keyword's ledger rows commit with the interaction: a retry finds both done.
         reply = (
-            _keyword(session, channel, customer, keyword, word, evidence, now, settings)
+            _keyword(session, channel, customer, keyword, word, evidence, now, settings, match)
             if keyword and not duplicate else None
         )  # fmt: skip
     # Even for a retry: if the first delivery died between its commit and this, the event
@@ -137,14 +147,14 @@ def handle_inbound_sms(
             "customer_id": customer,
             "occurred_at": now.isoformat(),
             "source": "twilio",
-            "payload": {"text": message.body, "keyword": keyword, "from": sender,
-                        "replied_to_touch": replied_to},
+            "payload": {"text": message.body, "keyword": keyword, "rule": match.rule,
+                        "from": sender, "replied_to_touch": replied_to},
         })],
         now=now,
         source="twilio",
         settings=settings,
     )  # fmt: skip
-    return InboundResult(customer, keyword, reply, duplicate, channel.name)
+    return InboundResult(customer, keyword, reply, duplicate, channel.name, match.rule)
 
 
 def _keyword(
@@ -156,8 +166,9 @@ def _keyword(
     evidence: dict[str, Any],
     at: datetime,
     settings: Settings,
+    match: OptOutMatch,
 ) -> str | None:
     """The keyword's effect on the ledger of the channel it came by, and the answer."""
     outcome = apply_keyword(session, customer_id, keyword, word=word, evidence=evidence, at=at,
-                            settings=settings, channel=channel.name)  # fmt: skip
+                            settings=settings, channel=channel.name, match=match)  # fmt: skip
     return outcome.reply

@@ -81,6 +81,11 @@ def sandbox_serve(
     webhooks: bool = typer.Option(
         True, help="Post delivery and engagement events to Touchline's API (TOUCHLINE_PUBLIC_URL)."
     ),
+    inbound_sms_url: str = typer.Option(
+        "",
+        help="Where texts customers send are posted (default: TOUCHLINE_PUBLIC_URL's "
+        "/webhooks/twilio/inbound when --webhooks).",
+    ),
 ) -> None:
     """Run the SendGrid, Twilio and X emulators in the foreground."""
     from sandbox import Sandbox, SandboxConfig, SandboxServer
@@ -103,6 +108,10 @@ def sandbox_serve(
             x_access_token=settings.x_access_token,
             x_access_token_secret=settings.x_access_token_secret.get_secret_value(),
             x_webhook_url=f"{settings.public_url.rstrip('/')}/webhooks/x" if webhooks else None,
+            # Texts customers send (POST /_sandbox/sms/inbound, simulated replies) reach
+            # Touchline's keyword handling, as a Twilio number's "A message comes in" does.
+            inbound_sms_url=inbound_sms_url
+            or (f"{settings.public_url.rstrip('/')}/webhooks/twilio/inbound" if webhooks else None),
         )
     )
     server = SandboxServer(
@@ -112,7 +121,9 @@ def sandbox_serve(
     out.print(
         f"SendGrid emulator  {server.sendgrid_url}   (control: {server.sendgrid_url}/_sandbox/stats)"
     )
-    out.print(f"Twilio emulator    {server.twilio_url}")
+    out.print(
+        f"Twilio emulator    {server.twilio_url}   (a customer texts: POST /_sandbox/sms/inbound)"
+    )
     out.print(f"X API emulator     {server.x_url}")
     out.print(
         f"Event Webhook key  {Path(settings.sandbox_dir) / 'sendgrid_event_webhook_public_key'}"

@@ -170,7 +170,8 @@ class RunningStack:
             f"Prefect UI          {p.prefect_url}   (server on {prefect_db})",
             f"Touchline API docs  {p.api_url}/docs   (POST /events, bearer TOUCHLINE_API_TOKEN)",
             f"SendGrid emulator   {p.sendgrid_url}   (what it received: {p.sendgrid_url}/_sandbox/emails)",
-            f"Twilio emulator     {p.twilio_url}",
+            f"Twilio emulator     {p.twilio_url}   (a customer texts: POST "
+            f"{p.twilio_url}/_sandbox/sms/inbound, posted to {p.api_url}/webhooks/twilio/inbound)",
             f"X API emulator      {p.x_url}",
             f"record              {_safe_url(p.database_url)}",
             f"workers             {', '.join(self.workers)} on pool '{POOL}'",
@@ -250,7 +251,9 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
     emulators = spawn(
         "emulators",
         [str(BIN / "touchline"), "sandbox", "serve", "--sendgrid-port", str(plan.sendgrid_port),
-         "--twilio-port", str(plan.twilio_port), "--x-port", str(plan.x_port)],
+         "--twilio-port", str(plan.twilio_port), "--x-port", str(plan.x_port),
+         # Customers' texts (STOP, YES…) reach the API, as a Twilio number's inbound URL does.
+         "--inbound-sms-url", f"{plan.api_url}/webhooks/twilio/inbound"],
         **common,
     )  # fmt: skip
     progress("Prefect server and emulators starting; migrating the record, publishing journeys")
