@@ -14,8 +14,8 @@ What Twilio does with an inbound SMS, in order:
    (``twilio_inbound_no_url`` in the stats).
 3. Each <Message> of the TwiML answer is sent back to the customer as an outbound message
    (in ``/_sandbox/sms`` with ``direction: reply``) — unless the number was on the opt-out
-   list before this message came in: Twilio refuses it with 21610 (a failed message), as it
-   refuses any send to an opted-out number. The one confirmation of the STOP that put the
+   list before this message came in and still is: Twilio refuses it with 21610 (a failed
+   message), as it refuses any send to an opted-out number. The one confirmation of the STOP that put the
    number on the list goes out; a second STOP's answer, or a HELP from an opted-out number,
    does not. The sandbox stands for a number whose keyword confirmations come from the
    application (Touchline's ``sms_keyword_replies``); where Twilio's own Advanced Opt-Out
@@ -93,7 +93,7 @@ async def customer_texts(
         reply["direction"] = "reply"
         reply["_touch_id"] = None
         reply["_in_reply_to"] = sid
-        if was_opted_out:
+        if was_opted_out and from_ in sandbox.sms_opted_out:
             reply["status"] = "failed"
             reply["error_code"], reply["error_message"] = OPTED_OUT
             sandbox.webhooks["twilio_reply_refused_opted_out"] += 1

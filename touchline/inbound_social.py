@@ -5,7 +5,7 @@ A DM or mention from a handle linked to a customer becomes:
     within REPLY_WINDOW (it counts as engagement for channel effectiveness) when it is a
     DM, otherwise RECEIVED — a public mention answers no DM of ours;
   - the genesis event ``social.message_received`` (text, kind, handle, X's event id, and
-    how the text was read), so a complaint on social media can start a service-recovery
+    for a DM asking to stop, ``keyword`` and ``rule``), so a complaint on social media can start a service-recovery
     journey.
 Both are keyed on X's event id: a webhook X delivers twice is recorded once.
 A handle linked to nobody changes nothing: a link needs evidence, and a mention is none —
@@ -121,9 +121,9 @@ def handle_x_messages(
                 "source": PROVIDER,
                 "payload": {"text": message.text, "kind": message.kind, "handle": handle,
                             "x_event_id": message.event_id, "replied_to_touch": replied_to,
-                            "keyword": None if match is None or match.kind == "none"
-                            else match.kind,
-                            "rule": match.rule if match is not None else None},
+                            # A journey may answer an opt-out DM; the rule says why it is one.
+                            **({"keyword": "opt_out", "rule": match.rule} if opt_out and match
+                               else {})},
             }))  # fmt: skip
     # After the interactions are committed (intake has its own transactions).
     if events:

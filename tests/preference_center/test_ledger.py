@@ -104,10 +104,12 @@ def test_the_confirmation_link_confirms_only_what_is_pending(db: Database, ada: 
     [("STOP", "opt_out"), (" stop ", "opt_out"), ("StopAll", "opt_out"), ("optout", "opt_out"),
      ("Revoke", "opt_out"), ("END", "opt_out"), ("quit", "opt_out"), ("cancel", "opt_out"),
      ("unsubscribe", "opt_out"), ("start", "opt_in"), ("YES", "opt_in"), ("Unstop", "opt_in"),
-     ("help", "help"), ("INFO", "help"), ("stop texting me about shoes", None), ("yes please", None),
-     ("", None)],
+     ("help", "help"), ("INFO", "help"), ("stop texting me about shoes", "opt_out"),
+     ("yes please", "opt_in"), ("see you at the end", None), ("", None)],
 )  # fmt: skip
-def test_keywords_are_the_whole_message_in_any_case(body: str, expected: str | None) -> None:
+def test_keywords_in_any_case_and_plain_words_asking_to_stop(
+    body: str, expected: str | None
+) -> None:
     assert classify(body) == expected
 
 
