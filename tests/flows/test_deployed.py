@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sandbox import SandboxClient
 from tests.conftest import PG_ADMIN_URL, _postgres_reachable
 from touchline.db import Database
-from touchline.record import Interaction, Touch
+from touchline.record import Consent, Interaction, Touch
 from touchline.serve import RunningStack, StackPlan, start_stack, stop_stack
 from touchline.serve.processes import free_port
 
@@ -319,3 +319,46 @@ def test_two_workers_advance_the_same_journey_at_once_without_sending_twice(
         timeout=30,
     )
     assert worked == {run.id for run in runs}
+
+
+def _sms_consents(stack: RunningStack, customer: str) -> list[tuple[str, str, str, str]]:
+    db = Database(stack.plan.database_url)
+    try:
+        with db.session() as session:
+            rows = session.execute(
+                select(Consent.purpose, Consent.status, Consent.source, Consent.evidence)
+                .where(Consent.customer_id == customer, Consent.channel == "sms")
+                .order_by(Consent.received_at, Consent.id)
+            ).all()
+    finally:
+        db.dispose()
+    return [(p, s, src, (ev or {}).get("rule", "")) for p, s, src, ev in rows]
+
+
+def test_a_customer_texting_stop_then_yes_reaches_the_ledger_on_the_served_stack(
+    stack: RunningStack, emulator: SandboxClient
+) -> None:
+    """Under `make serve` the Twilio emulator posts customers' texts to the API: a STOP (as
+    people type it) revokes with one confirmation, and Twilio refuses sends until YES."""
+    customer = f"t{uuid.uuid4().hex[:8]}"
+    phone = f"+1415555{uuid.uuid4().int % 10_000:04d}"
+    signup = _signup(customer)
+    signup["profile"]["phone"] = phone
+    signup["consents"].append({"channel": "sms", "purpose": "marketing", "status": "granted",
+                               "evidence": {"confirmed_at": signup["occurred_at"]}})  # fmt: skip
+    _post(stack, [signup])
+    assert _sms_consents(stack, customer)[-1][:2] == ("marketing", "granted")
+
+    stop = emulator.sms_inbound(phone, "Stop!")
+    assert stop["posted"] and stop["status"] == 200 and len(stop["replies"]) == 1
+    assert [(p, s, r) for p, s, _, r in _sms_consents(stack, customer)[-2:]] == [
+        ("marketing", "revoked", "keyword"), ("transactional", "revoked", "keyword"),
+    ]  # fmt: skip
+    assert emulator.sms_inbound(phone, "STOP")["replies"] == []  # confirmed once already
+
+    yes = emulator.sms_inbound(phone, "YES")
+    assert yes["posted"] and len(yes["replies"]) == 1
+    assert {(p, s) for p, s, _, _ in _sms_consents(stack, customer)[-2:]} == {
+        ("marketing", "granted"), ("transactional", "granted"),
+    }  # fmt: skip
+    assert emulator.stats()["webhooks"].get("twilio_inbound_no_url", 0) == 0
