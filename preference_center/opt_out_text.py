@@ -237,6 +237,34 @@ def _canonical(word: str) -> str:
 # --- the rules -------------------------------------------------------------------------------
 
 
+def _alt(words: frozenset[str]) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
+_MESSAGING = _alt(MESSAGING)
+# Compiled once: a 1,600-character message may have hundreds of clauses.
+PLAIN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("plain:no_more", re.compile(rf"\b(?:no more|nomore|enough)\b(?: \w+){{0,3}}? (?:{_MESSAGING})\b")),
+    ("plain:dont_want", re.compile(
+        rf"\b(?:dont|do not|no longer|not) (?:\w+ )?(?:want|wish|need)\b(?: \w+){{0,5}}? "
+        rf"(?:{_MESSAGING})\b")),
+    ("plain:remove_me", re.compile(
+        r"\b(?:remove|delete|drop|erase|unlist|exclude) (?:me|my (?:phone )?(?:number|num|cell|"
+        r"phone)|this (?:phone )?number)\b|\btake (?:me|my (?:phone )?number|this number) "
+        r"(?:\w+ )?off\b|\btake me out\b")),
+    ("plain:leave_me_alone", re.compile(r"\bleave (?:me|us) alone\b")),
+    ("plain:lose_my_number", re.compile(r"\blose (?:my|this) (?:phone )?(?:number|num)\b")),
+    ("plain:wrong_number", re.compile(r"\bwrong (?:number|num|person)\b")),
+)  # fmt: skip
+NEGATIVE_COMMAND = re.compile(
+    rf"\b(?:dont|do not|never)\s+(?:ever\s+)?(?:{_alt(MESSAGING_VERBS)})"
+    r"(?:ing)?\s+(?:me|us|this number|my number)\b(.*)$"
+)
+COMMAND_TAIL = COURTESY | MESSAGING | PRONOUNS | MESSAGING_VERBS | {
+    "at", "number", "any", "more", "here", "on", "or", "and", "a", "single", "other"}  # fmt: skip
+HOW_TO = re.compile(r"\bhow (?:to|do|can|would)\b")
+
+
 def classify(text: str) -> OptOutMatch:
     """What ``text`` asks for; see the module's docstring for the rules, in order."""
     cleaned = _clean(text)
@@ -296,7 +324,7 @@ def _clauses(cleaned: str) -> list[tuple[list[str], bool]]:
         joined = " ".join(words)
         is_question = (
             "?" in end or (words[0] in QUESTION_WORDS and words[1:2] != ["not"])
-            or bool(re.search(r"\bhow (?:to|do|can|would)\b", joined))
+            or bool(HOW_TO.search(joined))
         )  # fmt: skip
         clauses.append((words, is_question))
     return clauses
@@ -384,53 +412,15 @@ def _revocation(words: list[str]) -> str | None:
         return None
     if _negative_command(words):
         return "plain:negative_command"
-    messaging = _alt(MESSAGING)
-    if re.search(rf"\b(?:no more|nomore|enough)\b(?: \w+){{0,3}}? (?:{messaging})\b", joined):
-        return "plain:no_more"
-    if re.search(
-        rf"\b(?:dont|do not|no longer|not) (?:\w+ )?(?:want|wish|need)\b(?: \w+){{0,5}}? "
-        rf"(?:{messaging})\b",
-        joined,
-    ):
-        return "plain:dont_want"
-    if re.search(
-        r"\b(?:remove|delete|drop|erase|unlist|exclude) (?:me|my (?:phone )?(?:number|num|cell|"
-        r"phone)|this (?:phone )?number)\b|\btake (?:me|my (?:phone )?number|this number) "
-        r"(?:\w+ )?off\b|\btake me out\b",
-        joined,
-    ):
-        return "plain:remove_me"
-    if re.search(r"\bleave (?:me|us) alone\b", joined):
-        return "plain:leave_me_alone"
-    if re.search(r"\blose (?:my|this) (?:phone )?(?:number|num)\b", joined):
-        return "plain:lose_my_number"
-    if re.search(r"\bwrong (?:number|num|person)\b", joined):
-        return "plain:wrong_number"
+    for rule, pattern in PLAIN_PATTERNS:
+        if pattern.search(joined):
+            return rule
     return None
 
 
 def _negative_command(words: list[str]) -> bool:
     """ "don't text me (anymore)", "do not contact me", "never message me again": a negated
     messaging verb with us as its subject and the customer as its object."""
-    joined = " ".join(words)
-    found = re.search(
-        rf"\b(?:dont|do not|never)\s+(?:ever\s+)?(?:{_alt(MESSAGING_VERBS)})"
-        r"(?:ing)?\s+(?:me|us|this number|my number)\b(.*)$",
-        joined,
-    )
-    if not found:
-        return False
+    found = NEGATIVE_COMMAND.search(" ".join(words))
     # "don't text me before 9": a request about timing, not a revocation.
-    tail = found.group(1).split()
-    allowed = (
-        COURTESY
-        | MESSAGING
-        | PRONOUNS
-        | MESSAGING_VERBS
-        | {"at", "number", "any", "more", "here", "on", "or", "and", "a", "single", "other"}
-    )
-    return all(w in allowed for w in tail)
-
-
-def _alt(words: frozenset[str]) -> str:
-    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    return found is not None and all(w in COMMAND_TAIL for w in found.group(1).split())
