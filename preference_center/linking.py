@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from preference_center.identities import InvalidAddress, normalise
 from preference_center.ledger import customer_or_error
 from touchline.errors import IdentityConflictError, PreferenceError, Problem
+from touchline.privacy.returning import revoke_for_erased
 from touchline.record import Customer, Identity
 
 KINDS = ("email", "phone", "whatsapp", "x_handle")
@@ -73,6 +74,8 @@ def link_identity(
     )
     session.add(identity)
     session.flush()
+    # An address erased before (touchline.privacy) comes back without its old consents.
+    revoke_for_erased(session, [(customer_id, kind, normalised)], at)
     return identity
 
 

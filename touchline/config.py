@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     # Bearer token for the operator API (/customers/…). Customers never need it: their
     # pages are reached by signed links.
     api_token: SecretStr = SecretStr("dev-token")
+    # The key of the keyed hashes (HMAC-SHA256) that replace an erased customer's addresses
+    # in the evidence kept after erasure (touchline.privacy): whoever holds it can check
+    # "was this address the one that consented?", nobody can read the address back.
+    erasure_key: SecretStr = SecretStr("change-me-erasure-key")
 
     # --- company identity printed in every marketing message --------------------------------
     company_name: str = "Touchline Outfitters"

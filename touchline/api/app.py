@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from touchline.api import (
+    customers,
     events,
     preference_page,
     preferences,
@@ -43,6 +44,7 @@ def create_app(
     app.include_router(preference_page.router)
     app.include_router(timeline.router)
     app.include_router(events.router)
+    app.include_router(customers.router)
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])

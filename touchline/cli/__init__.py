@@ -26,6 +26,9 @@ def _register() -> None:
     app.add_typer(insight.app, name="insight")
     app.add_typer(export.app, name="export")
     app.add_typer(imports.app, name="import")
+    from touchline.cli import customers
+
+    app.add_typer(customers.app, name="customers")
     app.command("launch")(launch.launch_command)
     app.command()(run.advance)
     app.command()(run.worker)

@@ -33,6 +33,7 @@ from touchline.engine.enroll import LiveJourney, StoredEvent, process_events
 from touchline.errors import Problem
 from touchline.intake.schema import EventIn, parse_event
 from touchline.journeys.store import DefinitionCache
+from touchline.privacy.returning import revoke_for_erased
 from touchline.record import Consent, Customer, Event, Identity, Journey, Preference
 
 Item = tuple[int | None, str | bytes | dict[str, Any]]  # (line number, raw event)
@@ -156,7 +157,7 @@ def _store(
     report.duplicates.extend(e.id for e in events if e.id not in new_ids)
     if not new:
         return
-    _apply_profiles(session, new, now, report)
+    _apply_profiles(session, new, now, report, settings)
     _apply_preferences(session, new, now)
     follow_ups = _apply_consents(session, new, source, now, settings)
     stored = [StoredEvent(e.id, e.type, e.customer_id, e.occurred_at, e.payload) for e in new]
@@ -218,7 +219,11 @@ def _journeys(session: Session, definitions: DefinitionCache) -> list[LiveJourne
 
 
 def _apply_profiles(
-    session: Session, events: list[EventIn], now: datetime, report: IngestReport
+    session: Session,
+    events: list[EventIn],
+    now: datetime,
+    report: IngestReport,
+    settings: Settings | None = None,
 ) -> None:
     with_profile = [e for e in events if e.profile is not None]
     if not with_profile:
@@ -282,6 +287,9 @@ def _apply_profiles(
                 }
             )
     insert_ignoring_duplicates(session, Identity, rows, conflict_columns=["kind", "value"])
+    # An address erased before (touchline.privacy) comes back without its old consents.
+    links = [(r["customer_id"], r["kind"], r["value"]) for r in rows]
+    revoke_for_erased(session, links, now, settings)
 
 
 def _apply_preferences(session: Session, events: list[EventIn], now: datetime) -> None:

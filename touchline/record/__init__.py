@@ -7,6 +7,7 @@ from touchline.record.enrollments import Enrollment
 from touchline.record.events import Event
 from touchline.record.journeys import Journey
 from touchline.record.launches import Launch
+from touchline.record.privacy import PrivacyAudit
 from touchline.record.suppressions import Suppression
 from touchline.record.touches import Interaction, Touch
 
@@ -22,6 +23,7 @@ __all__ = [
     "Journey",
     "Launch",
     "Preference",
+    "PrivacyAudit",
     "Suppression",
     "TimingEffectiveness",
     "Touch",
