@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, String, Table, delete, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from preference_center.identities import CHANNEL_IDENTITY
@@ -332,8 +332,15 @@ def _free_form_columns(table: Table) -> list[Any]:
         for column in table.columns
         if not column.primary_key
         and not column.foreign_keys
-        and (isinstance(column.type, String | JSON) or "JSON" in type(column.type).__name__)
+        and _python_type(column) in (str, dict, list)
     ]
+
+
+def _python_type(column: Any) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
 
 
 def _other_tables() -> list[Table]:
