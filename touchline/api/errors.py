@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from touchline.api.pages import render
+from touchline.api.pages.messages import translator
 from touchline.errors import (
     IdentityConflictError,
     InvalidMergeError,
@@ -85,7 +86,9 @@ def _invalid_link(request: Request, _exc: Exception) -> HTMLResponse:
     # Deliberately the same words for forged, expired and wrong-page tokens: telling them
     # apart would only help someone guessing.
     company = request.app.state.touchline.settings.company_name
-    page = render("invalid_link.html.j2", title="Link not valid", company=company)
+    # Whose link it was is unknown (or not to be told): the browser's language decides.
+    t = translator(None, request.headers.get("accept-language"))
+    page = render("invalid_link.html.j2", t=t, title=t("title.invalid"), company=company)
     return HTMLResponse(page, status_code=404)
 
 

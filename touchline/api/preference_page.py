@@ -34,10 +34,12 @@ from preference_center.ledger import (
 )
 from preference_center.linking import follow_merges
 from preference_center.profile import CustomerProfile, load_profiles
+from preference_center.quiet_hours import is_valid_timezone, zone
 from preference_center.schemas import ConsentIn, PreferencesIn
 from preference_center.stated import update_preferences
 from touchline.api.deps import ApiState, state
 from touchline.api.pages import render
+from touchline.api.pages.messages import Translator, translator
 from touchline.api.preferences import (
     TopicOut,
     ask_to_confirm_sms,
@@ -66,11 +68,19 @@ ADDRESS_KINDS = {
     "whatsapp": "WhatsApp number",
     "x_handle": "X handle",
 }
-NOTICES = {
-    "saved": "Saved. Your choices apply from the next message.",
-    "unsubscribed": "Done: you will get no more marketing from us, on any channel. "
-    "Notices about your account still reach you.",
-}
+NOTICES = {"saved": "notice.saved", "unsubscribed": "notice.unsubscribed"}  # message keys
+# Offered in the page's time zone list, with the customer's own zone whatever it is.
+COMMON_ZONES = (
+    "UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Brussels",
+    "Europe/Luxembourg", "Europe/Zurich", "Europe/Berlin", "Europe/Madrid", "Europe/Rome",
+    "Europe/Amsterdam", "Europe/Athens", "Europe/Helsinki", "Africa/Casablanca", "Africa/Dakar",
+    "Africa/Abidjan", "Indian/Reunion", "America/Martinique", "America/Guadeloupe",
+    "America/Cayenne", "Pacific/Tahiti", "Pacific/Noumea", "America/St_Johns", "America/Halifax",
+    "America/Toronto", "America/New_York", "America/Chicago", "America/Denver",
+    "America/Phoenix", "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu",
+    "America/Mexico_City", "America/Sao_Paulo", "Asia/Dubai", "Asia/Kolkata",
+    "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,6 +140,7 @@ class PageChannel:
     label: str
     address: str | None  # masked: the link may have been forwarded
     address_kind: str
+    kind: str  # the identity kind (email, phone…), for the page's words
     on: bool  # marketing granted, or granted and waiting for confirmation
     pending: bool
 
@@ -147,6 +158,7 @@ class PageView:
     channel_order: list[str]
     quiet_hours: tuple[time, time] | None
     timezone: str
+    locale: str | None = None  # as stated; the page's language follows it
 
     @property
     def first_channel(self) -> str:
@@ -173,6 +185,7 @@ def load_view(session: Session, customer_id: str, settings: Settings) -> PageVie
         channel_order=stated + [c for c in names if c not in stated],
         quiet_hours=(quiet.start, quiet.end) if quiet else None,
         timezone=profile.timezone or settings.default_timezone,
+        locale=profile.locale,
     )
 
 
@@ -186,6 +199,7 @@ def page_channel(profile: CustomerProfile, name: str) -> PageChannel:
         label=CHANNEL_LABELS.get(name, name),
         address=mask(kind, address) if address else None,
         address_kind=ADDRESS_KINDS.get(kind, kind),
+        kind=kind,
         on=status in (GRANTED, PENDING),
         pending=status == PENDING,
     )
@@ -208,30 +222,55 @@ def hhmm(value: time | None) -> str:
 def page(
     app: ApiState,
     view: PageView,
+    t: Translator,
     *,
     notice: str | None = None,
-    errors: list[str] | None = None,
+    errors: list[Problem] | None = None,
     quiet: tuple[str, str] | None = None,
 ) -> str:
     start, end = view.quiet_hours or (None, None)
     return render(
         "preferences.html.j2",
-        title="Your preferences",
+        t=t,
+        title=t("title.preferences"),
         company=app.settings.company_name,
         view=view,
-        notice=notice,
-        errors=errors or [],
+        notice=t(NOTICES[notice]) if notice in NOTICES else None,
+        errors=[t.problem(p) for p in errors or []],
         quiet_start=quiet[0] if quiet else hhmm(start),
         quiet_end=quiet[1] if quiet else hhmm(end),
         company_quiet=company_quiet_hours(app.settings),
+        zones=zone_options(view.timezone, app.clock.now()),
+        local_now=app.clock.now().astimezone(zone(view.timezone)).strftime("%H:%M"),
     )
 
 
-def company_quiet_hours(settings: Settings) -> str | None:
-    """The company's own quiet hours for texts, which apply whatever the customer states."""
+def company_quiet_hours(settings: Settings) -> tuple[str, str] | None:
+    """The company's own quiet hours for texts, which apply whatever the customer states —
+    like theirs, in the customer's own time zone."""
     if "sms" not in settings.quiet_hours_channels:
         return None
-    return f"{hhmm(settings.quiet_hours_start)} and {hhmm(settings.quiet_hours_end)}"
+    return hhmm(settings.quiet_hours_start), hhmm(settings.quiet_hours_end)
+
+
+@dataclass(frozen=True)
+class ZoneOption:
+    name: str
+    label: str
+
+
+def zone_options(current: str, now: datetime) -> list[ZoneOption]:
+    """The common zones and the customer's own, each with its offset from UTC now."""
+    names = list(COMMON_ZONES) if current in COMMON_ZONES else [current, *COMMON_ZONES]
+    options = []
+    for name in names:
+        offset = now.astimezone(zone(name)).strftime("%z")
+        options.append(ZoneOption(name, f"{name} (UTC{offset[:3]}:{offset[3:]})"))
+    return options
+
+
+def page_translator(request: Request, view: PageView | None) -> Translator:
+    return translator(view.locale if view else None, request.headers.get("accept-language"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -287,6 +326,13 @@ def preference_changes(view: PageView, form: dict[str, list[str]]) -> Preference
             fields["quiet_hours"] = {"start": quiet[0], "end": quiet[1]} if quiet else None
     except PreferenceError as exc:
         problems += exc.problems
+    timezone = (form.get("timezone") or [""])[0].strip()
+    if timezone and timezone != view.timezone:
+        # Any IANA name, not only the listed ones: a hand-edited form is still validated.
+        if len(timezone) <= 64 and is_valid_timezone(timezone):
+            fields["timezone"] = timezone
+        else:
+            problems.append(Problem("timezone", f"'{timezone[:64]}' is not a time zone"))
     if problems:
         raise PreferenceError(problems)
     if not fields:
@@ -328,11 +374,11 @@ def parse_time(text: str, which: str) -> time:
 
 
 @router.get("/p/{token}", response_class=HTMLResponse, summary="The customer's preference page")
-def preference_page(token: str, app: App, done: str = "") -> HTMLResponse:
+def preference_page(token: str, request: Request, app: App, done: str = "") -> HTMLResponse:
     with app.db.session() as session:
         link = open_link(session, token, PREFERENCES, app)
         view = load_view(session, link.customer_id, app.settings)
-    return HTMLResponse(page(app, view, notice=NOTICES.get(done)))
+    return HTMLResponse(page(app, view, page_translator(request, view), notice=done))
 
 
 @router.post(
@@ -356,8 +402,8 @@ def save_preferences(
             link = open_link(session, token, PREFERENCES, app)
             view = load_view(session, link.customer_id, app.settings)
         typed = ((form.get("quiet_start") or [""])[0], (form.get("quiet_end") or [""])[0])
-        errors = [p.message for p in exc.problems]
-        return HTMLResponse(page(app, view, errors=errors, quiet=typed), status_code=422)
+        t = page_translator(request, view)
+        return HTMLResponse(page(app, view, t, errors=exc.problems, quiet=typed), status_code=422)
     ask_to_confirm_sms(app, link.customer_id, pending, now)
     done = "unsubscribed" if (form.get("form") or [""])[0] == "unsubscribe_all" else "saved"
     # Post/Redirect/Get: reloading the "Saved" page must not submit the form again, and
@@ -400,12 +446,16 @@ def apply_form(
 # Routes: confirming SMS marketing (double opt-in)
 
 
-def sms_page(app: ApiState, session: Session, customer_id: str, shown: str) -> str:
+def sms_page(
+    app: ApiState, session: Session, customer_id: str, shown: str, request: Request
+) -> str:
     profile = load_profiles(session, [customer_id])[customer_id]
     phone = profile.addresses.get("sms")
+    t = translator(profile.locale, request.headers.get("accept-language"))
     return render(
         "confirm_sms.html.j2",
-        title="Text messages",
+        t=t,
+        title=t("title.sms"),
         company=app.settings.company_name,
         state=shown,
         phone=mask("phone", phone) if phone else None,
@@ -418,12 +468,11 @@ def sms_state(session: Session, customer_id: str) -> str:
 
 
 @router.get("/c/{token}", response_class=HTMLResponse, summary="Confirm SMS marketing: the page")
-def confirm_sms_page(token: str, app: App) -> HTMLResponse:
+def confirm_sms_page(token: str, request: Request, app: App) -> HTMLResponse:
     with app.db.session() as session:
         link = open_link(session, token, CONFIRM_SMS, app)
-        return HTMLResponse(
-            sms_page(app, session, link.customer_id, sms_state(session, link.customer_id))
-        )
+        shown = sms_state(session, link.customer_id)
+        return HTMLResponse(sms_page(app, session, link.customer_id, shown, request))
 
 
 @router.post("/c/{token}", response_class=HTMLResponse, summary="Confirm SMS marketing")
@@ -437,4 +486,4 @@ def confirm_sms_submit(token: str, request: Request, app: App) -> HTMLResponse:
             evidence=evidence_of(request, link), at=app.clock.now(),
         )  # fmt: skip
         shown = "confirmed" if confirmed else sms_state(session, link.customer_id)
-        return HTMLResponse(sms_page(app, session, link.customer_id, shown))
+        return HTMLResponse(sms_page(app, session, link.customer_id, shown, request))

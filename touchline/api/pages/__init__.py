@@ -30,4 +30,8 @@ def environment() -> Environment:
 
 
 def render(name: str, **context: Any) -> str:
+    """``t``: the customer's words (pages.messages.translator); English unless given."""
+    from touchline.api.pages.messages import translator
+
+    context.setdefault("t", translator())
     return environment().get_template(name).render(**context)
