@@ -178,7 +178,7 @@ def test_a_customer_changes_topics_and_quiet_hours_on_their_phone(
         pref = session.get(Preference, "c1")
         assert pref is not None
         assert (pref.quiet_hours_start, pref.quiet_hours_end) == (time(22, 30), time(7, 0))
-        assert pref.timezone == "Europe/Paris"  # not on the page, not touched
+        assert pref.timezone == "Europe/Paris"  # shown on the page, left as it was
 
 
 def test_unsubscribe_from_everything_revokes_marketing_on_every_channel(
@@ -210,3 +210,37 @@ def test_an_expired_link_shows_a_page_that_says_so(
     assert response is not None and response.status == 404
     assert "not valid" in phone.get_by_role("heading", level=1).inner_text()
     assert new_rows(db) == []
+
+
+def test_a_french_customer_moves_to_new_york_on_their_phone(
+    phone: Page, link: str, db: Database
+) -> None:
+    with db.session() as session:
+        pref = session.get(Preference, "c1")
+        assert pref is not None
+        pref.locale = "fr-FR"
+
+    phone.goto(link)
+
+    assert phone.locator("html").get_attribute("lang") == "fr"
+    assert phone.get_by_role("heading", level=1).inner_text().startswith("Vos messages de")
+    zone = phone.get_by_label("Fuseau horaire")
+    assert zone.input_value() == "Europe/Paris"
+    box = zone.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"] and box["height"] >= 44
+    assert "Votre heure actuelle : 15:00" in phone.locator("body").inner_text()
+
+    zone.select_option("America/New_York")
+    phone.get_by_label("De", exact=True).fill("22:00")
+    phone.get_by_label("À", exact=True).fill("07:30")
+    phone.get_by_role("button", name="Enregistrer mes choix").click()
+
+    phone.get_by_role("status").wait_for()
+    assert "Enregistré" in phone.get_by_role("status").inner_text()
+    assert phone.get_by_label("Fuseau horaire").input_value() == "America/New_York"
+    assert "Votre heure actuelle : 09:00" in phone.locator("body").inner_text()
+    with db.session() as session:
+        pref = session.get(Preference, "c1")
+        assert pref is not None and pref.timezone == "America/New_York"
+        assert (pref.quiet_hours_start, pref.quiet_hours_end) == (time(22, 0), time(7, 30))
+    assert new_rows(db) == []  # a time zone is a preference, not consent
