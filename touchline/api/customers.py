@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from touchline.api.auth import require_operator
@@ -25,6 +25,11 @@ router = APIRouter(
     },
 )
 App = Annotated[ApiState, Depends(state)]
+# Ids as the record stores them (128 characters); a NUL or a control character is a 422
+# here, before PostgreSQL would refuse it with a 500.
+CustomerId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$", description="The customer")
+]
 Actor = Annotated[
     str,
     Query(
@@ -49,7 +54,7 @@ class ForgetOut(BaseModel):
     response_model=ForgetOut,
     summary="Erase a customer's personal data (GDPR Art. 17, CCPA deletion); audited",
 )
-def delete_customer(customer_id: str, app: App, actor: Actor = "operator-api") -> ForgetOut:
+def delete_customer(customer_id: CustomerId, app: App, actor: Actor = "operator-api") -> ForgetOut:
     result = forget_customer(
         app.db, customer_id, settings=app.settings, now=app.clock.now(), actor=actor, via="api"
     )
@@ -66,7 +71,7 @@ def delete_customer(customer_id: str, app: App, actor: Actor = "operator-api") -
     "/export",
     summary="Everything held about a customer, as JSON (GDPR Art. 15/20, CCPA); audited",
 )
-def get_export(customer_id: str, app: App, actor: Actor = "operator-api") -> dict[str, Any]:
+def get_export(customer_id: CustomerId, app: App, actor: Actor = "operator-api") -> dict[str, Any]:
     return export_customer_data(
         app.db, customer_id, settings=app.settings, now=app.clock.now(), actor=actor, via="api"
     )

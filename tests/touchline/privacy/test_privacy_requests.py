@@ -101,6 +101,8 @@ def test_export_then_erase_over_http(client: httpx.Client, db: Database) -> None
         ("DELETE", "/customers/c1", AUTH, {"actor": ""}, 422),
         ("DELETE", "/customers/c1", AUTH, {"actor": "x" * 129}, 422),
         ("DELETE", "/customers/c1", AUTH, {"actor": "bad\nactor"}, 422),
+        ("DELETE", "/customers/c%00", AUTH, {}, 422),
+        ("GET", f"/customers/{'c' * 129}/export", AUTH, {}, 422),
     ],
 )
 def test_refusals_change_nothing(
