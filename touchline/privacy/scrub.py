@@ -108,7 +108,9 @@ class Scrubber:
             return {self.text(str(k)): self.whole(v, kind) for k, v in data.items()}
         if isinstance(data, list | tuple):
             return [self.whole(item, kind) for item in data]
-        return self.replace(kind, _normalised(kind, str(data)))
+        text = str(data)
+        kind = _kind_of_value(text) or kind
+        return self.replace(kind, _normalised(kind, text))
 
     def text(self, text: str) -> str:
         if not text:
@@ -136,6 +138,21 @@ def _kind_of_key(key: str) -> str:
     if any(part in name for part in ("phone", "mobile", "tel", "msisdn", "whatsapp")):
         return "phone"
     return "text"
+
+
+def _kind_of_value(value: str) -> str | None:
+    """email or phone when the value is one (``from``: "+14155550101"), so that it hashes
+    as the same address does everywhere else."""
+    value = value.strip()
+    if _EMAIL.fullmatch(value):
+        return "email"
+    if value.startswith("+") and sum(c.isdigit() for c in value) >= 7:
+        try:
+            if phonenumbers.is_possible_number(phonenumbers.parse(value, None)):
+                return "phone"
+        except phonenumbers.NumberParseException:
+            return None
+    return None
 
 
 def _normalised(kind: str, value: str) -> str:

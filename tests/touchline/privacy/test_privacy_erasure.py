@@ -18,6 +18,7 @@ from sqlalchemy import Text, cast, func, select
 from sqlmodel import SQLModel
 
 from channels.webhooks import ProviderEvent
+from channels.webhooks.twilio_inbound import InboundMessage
 from preference_center.ledger import current_consents, record_consent
 from preference_center.linking import link_identity
 from preference_center.merge import merge_customers
@@ -29,6 +30,7 @@ from touchline.config import Settings
 from touchline.db import Database
 from touchline.engagement import record_provider_events
 from touchline.engine import Engine, advance_next_batch
+from touchline.inbound import handle_inbound_sms
 from touchline.intake import ingest
 from touchline.privacy.actions import export_customer_data, forget_customer
 from touchline.privacy.keys import is_keyed_hash, keyed_hash
@@ -134,6 +136,12 @@ def a_full_life(db: Database, engine: Engine, settings: Settings) -> None:
         },
     }
     send(db, START + timedelta(hours=4), order)
+    # They text us: a message that names them, then STOP (evidence: their number, words).
+    for sid, body in (("SM1", f"This is {FIRST}, is my order shipped?"), ("SM2", "Stop")):
+        handle_inbound_sms(
+            db, InboundMessage(sid, PHONE, settings.sms_from, body),
+            START + timedelta(hours=5), settings,
+        )  # fmt: skip
     # Another customer, untouched by c1's erasure.
     other = signup("c2", "signup-c2", START, email="ada@example.com", phone="+14155550999")
     other["profile"]["attributes"] = {"first_name": "Ada"}
@@ -191,7 +199,11 @@ def test_after_erasure_no_table_holds_the_email_phone_or_name(
         rows = session.scalars(select(Consent).where(Consent.customer_id == "c1")).all()
         typed = [r.evidence["typed"] for r in rows if "typed" in r.evidence]
         assert typed == [keyed_hash(settings, "email", EMAIL)]
-        assert {r.source for r in rows} >= {"test", "preference_page", "erasure"}
+        assert {r.source for r in rows} >= {"test", "preference_page", "sms_keyword", "erasure"}
+        stop = next(r for r in rows if r.source == "sms_keyword")
+        assert stop.status == "revoked" and stop.evidence["from"] == keyed_hash(
+            settings, "phone", PHONE
+        )
         # Nothing resumes for this id: marketing revoked on every channel.
         assert current_consents(session, "c1")[("email", "marketing")].status == "revoked"
         # The addresses are suppressed by keyed hash.
