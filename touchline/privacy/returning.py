@@ -34,10 +34,12 @@ def erased_at(
 ) -> dict[tuple[str, str], datetime]:
     """(kind, value) → when it was erased, for the addresses that were (first erasure)."""
     by_hash = {keyed_hash(settings, kind, value): (kind, value) for kind, value in addresses}
+    kinds = sorted({kind for kind, _ in by_hash.values()})
     found: dict[tuple[str, str], datetime] = {}
     for chunk in chunked(sorted(by_hash)):
         for value, created_at in session.execute(
             select(Suppression.value, Suppression.created_at).where(
+                Suppression.kind.in_(kinds),  # (kind, value) is the suppressions' index
                 Suppression.reason == ERASED,
                 Suppression.value.in_(chunk),
                 Suppression.lifted_at.is_(None),
