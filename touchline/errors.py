@@ -117,3 +117,11 @@ class InvalidMergeError(MergeError):
 
 class MergeConflictError(MergeError):
     pass
+
+
+class ModelFitError(TouchlineError):
+    """The purchase model cannot be fitted on these purchases (none, or no time observed)."""
+
+
+class MissingExtraError(TouchlineError):
+    """A feature needs an optional extra that is not installed (the message says which)."""
