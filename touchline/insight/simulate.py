@@ -104,3 +104,23 @@ def purchase_frame(
         }
     )
     return frame[frame["occurred_at"] <= pd.Timestamp(until)].reset_index(drop=True)
+
+
+def population(
+    n: int,
+    params: tuple[float, float, float, float],
+    start: datetime,
+    end: datetime,
+    *,
+    first_orders_until: datetime,
+    seed: int = 0,
+    prefix: str = "sim",
+) -> pd.DataFrame:
+    """A shop's purchase history: ``n`` customers whose first orders fall uniformly between
+    ``start`` and ``first_orders_until``, each then ordering by the model, up to ``end``."""
+    span = (pd.Timestamp(end) - pd.Timestamp(start)) / DAY
+    customers = draw_customers(n, params, span, seed=seed)
+    rng = np.random.default_rng(seed + 7)
+    window = (pd.Timestamp(first_orders_until) - pd.Timestamp(start)) / DAY
+    firsts = pd.Timestamp(start) + pd.to_timedelta(rng.uniform(0, window, n), unit="D")
+    return purchase_frame(customers, firsts, end, seed=seed, prefix=prefix)
