@@ -1,4 +1,5 @@
-"""Flag valuable customers gone quiet: one ``customer.disengaging`` event each.
+"""Flag valuable customers slipping away (the purchase model): one ``customer.disengaging``
+event each.
 
 Deployed daily. The work is one plain function (``touchline.insight.tripwires.
 flag_disengaging``); this flow runs it and publishes the flags (with their evidence) and a
@@ -29,14 +30,22 @@ def _run_name() -> str:
 
 def summary_markdown(report: TripwireReport) -> str:
     verb = "Would flag" if report.dry_run else "Flagged"
+    model = report.model
+    fitted = (
+        f"- purchase model (MBG/NBD) fitted on {model.customers:,} customers: r={model.r:.3g}, "
+        f"alpha={model.alpha:.3g}, a={model.a:.3g}, b={model.b:.3g}\n"
+        if model
+        else "- no purchases: nothing to fit\n"
+    )
     return (
         f"# Dis-engagement tripwires as of {report.as_of:%Y-%m-%d %H:%M} UTC\n\n"
-        f"- customers with purchases: {report.customers:,}; with a rhythm of their own: "
-        f"{report.with_rhythm:,}; valuable: {report.valuable:,}\n"
-        f"- silent beyond their threshold: {report.overdue:,}\n"
+        f"- customers with purchases: {report.customers:,}; valuable: {report.valuable:,}\n"
+        + fitted
+        + f"- valuable and below the thresholds: {report.at_risk:,}\n"
         f"- **{verb} {len(report.flags) - report.already_flagged:,}** "
         f"({report.already_flagged:,} flagged earlier for the same silence); "
         f"enrolled: {report.enrolled:,}\n"
+        f"- every flag: `touchline insight flags --csv FILE`\n"
         f"- {report.seconds:.1f} s\n"
     )
 
@@ -44,11 +53,10 @@ def summary_markdown(report: TripwireReport) -> str:
 def flags_table(report: TripwireReport) -> list[dict[str, object]]:
     flags = report.flags.head(MAX_ARTIFACT_ROWS).reset_index()
     return [
-        {"customer": row["customer_id"], "last purchase": f"{row['last_purchase_at']:%Y-%m-%d}",
-         "expected days": round(float(row["expected_interval_days"]), 1),
-         "silent days": round(float(row["silence_days"]), 1), "purchases": int(row["purchases"]),
-         "spent": round(float(row["monetary"]), 2), "RFM": f"{row['r']}{row['f']}{row['m']}",
-         "segment": str(row["segment"])}
+        {"customer": row["customer_id"], "evidence": row["evidence"],
+         "P(active)": round(float(row["p_active"]), 3),
+         "last purchase": f"{row['last_order_at']:%Y-%m-%d}", "purchases": int(row["orders"]),
+         "spent": round(float(row["spent"]), 2), "segment": str(row["rfm_segment"])}
         for _, row in flags.iterrows()
     ]  # fmt: skip
 
@@ -62,22 +70,23 @@ def flag_disengaging_customers(
         engine.db, as_of or SystemClock().now(), engine.settings, dry_run=dry_run
     )
     get_run_logger().info(
-        "%s customers with purchases, %s valuable with a rhythm, %s overdue: %s flagged, "
+        "%s customers with purchases, %s valuable, %s below the thresholds: %s flagged, "
         "%s already flagged, %s enrolled in %.1f s",
-        report.customers, report.valuable, report.overdue, report.flagged,
+        report.customers, report.valuable, report.at_risk, report.flagged,
         report.already_flagged, report.enrolled, report.seconds,
     )  # fmt: skip
     if not report.flags.empty:
         create_table_artifact(
             key="tripwire-flags",
             table=flags_table(report),
-            description="Valuable customers gone quiet (first 200), with their evidence",
+            description="Valuable customers slipping away (first 200, lowest P(active) first; "
+            "all: touchline insight flags --csv FILE), with their evidence",
         )
     create_markdown_artifact(key="tripwire-summary", markdown=summary_markdown(report))
     return {
         "customers": report.customers,
         "valuable": report.valuable,
-        "overdue": report.overdue,
+        "at_risk": report.at_risk,
         "flagged": report.flagged,
         "already_flagged": report.already_flagged,
         "enrolled": report.enrolled,

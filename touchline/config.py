@@ -162,21 +162,16 @@ class Settings(BaseSettings):
     # Which events are purchases, and the payload field that holds the amount.
     purchase_event_types: list[str] = ["order.placed"]
     purchase_amount_field: str = "total"
-    # Events that show a customer is still around without buying (site visits, app
-    # sessions): a customer who still visits is not silent. Empty: only purchases count.
-    visit_event_types: list[str] = []
-    # A customer's expected interval between purchases is the median of their own gaps,
-    # once they have made at least this many purchases.
-    tripwire_min_purchases: int = Field(default=3, ge=2)
-    # Flag a valuable customer silent for longer than expected interval × sensitivity.
-    tripwire_sensitivity: float = Field(default=1.5, gt=0)
     # Valuable: RFM monetary score (1-5) at least this, and frequency score at least this
     # (0: not required).
     tripwire_min_monetary_score: int = Field(default=4, ge=0, le=5)
     tripwire_min_frequency_score: int = Field(default=0, ge=0, le=5)
-    # Only silences whose threshold was crossed this recently are flagged: a daily run
-    # that missed a few days catches up, a first run does not flag customers lost years ago.
-    tripwire_lookback: timedelta = timedelta(days=30)
+    # A valuable customer is flagged when the purchase model (MBG/NBD, docs/insight.md) gives
+    # them P(still active) below this, or fewer expected orders within tripwire_horizon than
+    # tripwire_expected_orders_below (unset: only P(active) counts).
+    tripwire_p_alive_below: float = Field(default=0.5, gt=0, le=1)
+    tripwire_expected_orders_below: float | None = Field(default=None, gt=0)
+    tripwire_horizon: timedelta = timedelta(days=90)
 
     # How far in the future an `occurred_at` may lie (senders' clocks drift) before it is
     # refused: a future time would outrank every later change and open re-entry windows early.
@@ -236,7 +231,7 @@ class Settings(BaseSettings):
         "marketing_cap_window",
         "history_window",
         "preference_link_ttl",
-        "tripwire_lookback",
+        "tripwire_horizon",
         "clock_skew_tolerance",
         mode="before",
     )
@@ -251,7 +246,6 @@ class Settings(BaseSettings):
         "quiet_hours_channels",
         "required_topics",
         "purchase_event_types",
-        "visit_event_types",
         mode="before",
     )
     @classmethod

@@ -133,6 +133,7 @@ def export_event_log(
     report = ExportReport(out, fmt)
     pages = iter_event_log(db, case=case, journey=journey)
     if fmt == "xes":
+        require_pm4py()  # before reading the whole log into memory
         frames = list(pages)
         log = pd.concat(frames, ignore_index=True) if frames else page_events_empty()
         _count(report, log)
@@ -191,9 +192,27 @@ def _write_parquet(pages: Iterator[pd.DataFrame], out: Path, report: ExportRepor
             writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
 
 
+XES_EXTRA = (
+    "XES export needs pm4py (AGPL-3.0), an optional extra: "
+    "pip install 'touchline[process-mining]' — or export csv or parquet, which need nothing more"
+)
+
+
+def require_pm4py() -> None:
+    """Raise ``MissingExtraError`` (saying what to install) when pm4py is not installed."""
+    from importlib.util import find_spec
+
+    from touchline.errors import MissingExtraError
+
+    if find_spec("pm4py") is None:
+        raise MissingExtraError(XES_EXTRA)
+
+
 def write_xes(log: pd.DataFrame, out: Path) -> None:
     """XES (IEEE 1849) through pm4py: a trace per case, an event per row, with the standard
-    concept, time, org and lifecycle extensions; the other columns as event attributes."""
+    concept, time, org and lifecycle extensions; the other columns as event attributes.
+    pm4py is the ``process-mining`` extra (AGPL-3.0, kept out of the base install)."""
+    require_pm4py()
     import pm4py
 
     frame = log.rename(

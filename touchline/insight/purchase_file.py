@@ -7,9 +7,19 @@ optionally currency and order id). Each good row becomes one event (type
 has no time zone (unless ``timezone`` is given for the file), an amount that is not a
 number or is negative — are rejected with their line number; the rest of the file goes in.
 
-Event ids are deterministic: ``<type>:<order id>`` from the id column, else a digest of
-the row's customer, instant, amount and currency. Importing the same file again (or a file
-that overlaps an earlier one) loads nothing twice.
+Event ids are deterministic, so importing the same file again loads nothing twice:
+
+- with an order-id column: ``<type>:<order id>``. A file that overlaps an earlier one loads
+  only the new orders; an order id repeated inside the file is loaded once and the repeat
+  is reported with the line it repeats;
+- without one: a digest of the file's content (SHA-256) and the line number. Two identical
+  rows (same customer, time and amount) are two purchases — a shop's export without order
+  ids has real repeat purchases that look alike, and merging them lost sales. The price: a
+  *different* file holding the same rows (an overlapping export) loads them again, so give
+  ``--id`` when exports overlap.
+
+Rows not loaded because they were loaded before are listed with their line and why
+(``PurchaseImportReport.duplicates``).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from touchline.csv_rows import CsvRow, CsvRows, RejectedRow
 from touchline.db import Database
 from touchline.intake.ingest import Item, ingest
 from touchline.intake.schema import ID_PATTERN
+from touchline.launch.segment_file import file_sha256
 
 SOURCE = "purchase_import"
 MAX_ID_LENGTH = 128
@@ -53,6 +64,8 @@ class PurchaseImportReport:
     loaded: int = 0
     already_loaded: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+    # Rows not loaded because they already were (line, why), in line order.
+    duplicates: list[RejectedRow] = field(default_factory=list)
     enrolled: int = 0
     exited: int = 0
     converted: int = 0
@@ -96,20 +109,14 @@ def parse_amount(value: str) -> float:
     return amount
 
 
-def purchase_event_id(
-    event_type: str, order_id: str | None, customer: str, at: datetime, amount: float,
-    currency: str | None,
-) -> str:  # fmt: skip
+def purchase_event_id(event_type: str, order_id: str | None, file_digest: str, line: int) -> str:
+    """From the order id when there is one, else from the file's content and the line."""
     if order_id:
         candidate = f"{event_type}:{order_id}"
         if len(candidate) <= MAX_ID_LENGTH and ID_PATTERN.match(candidate):
             return candidate
         return f"{event_type}:{uuid.uuid5(_NAMESPACE, 'order' + chr(31) + order_id)}"
-    digest = uuid.uuid5(
-        _NAMESPACE,
-        chr(31).join((customer, at.astimezone(ZoneInfo("UTC")).isoformat(), repr(amount),
-                      currency or "")),
-    )  # fmt: skip
+    digest = uuid.uuid5(_NAMESPACE, f"file{chr(31)}{file_digest}{chr(31)}{line}")
     return f"{event_type}:{digest}"
 
 
@@ -134,6 +141,10 @@ class PurchaseFile:
         self.rows = CsvRows(path, required=columns.required())
         self.rejected: list[RejectedRow] = []
         self.rows_read = 0
+        # Ids only mean "this line of this content" without an order-id column.
+        self.digest = "" if columns.id else file_sha256(path)
+        self.lines: dict[str, int] = {}  # event id -> the line it came from
+        self.repeated: list[RejectedRow] = []  # order ids repeated inside this file
 
     @property
     def size(self) -> int:
@@ -150,9 +161,18 @@ class PurchaseFile:
                 self.rejected.append(row)
                 continue
             try:
-                yield row.line, self._event(row)
+                event = self._event(row)
             except ValueError as exc:
                 self.rejected.append(RejectedRow(row.line, str(exc)))
+                continue
+            first = self.lines.setdefault(str(event["id"]), row.line)
+            if first != row.line:
+                order = event["payload"]["order_id"]  # type: ignore[index]
+                self.repeated.append(
+                    RejectedRow(row.line, f"order id {order} repeats line {first}")
+                )
+                continue
+            yield row.line, event
 
     def _value(self, row: CsvRow, column: str | None) -> str | None:
         if column is None:
@@ -182,7 +202,7 @@ class PurchaseFile:
         if order_id:
             payload["order_id"] = order_id
         return {
-            "id": purchase_event_id(self.event_type, order_id, customer, at, amount, currency),
+            "id": purchase_event_id(self.event_type, order_id, self.digest, row.line),
             "type": self.event_type,
             "customer_id": customer,
             "occurred_at": at.isoformat(),
@@ -222,7 +242,17 @@ def import_purchases(
     )  # fmt: skip
     report.rows_read = source.rows_read
     report.loaded = len(intake.accepted)
-    report.already_loaded = len(intake.duplicates)
+    loaded_before = [
+        RejectedRow(
+            source.lines[event_id],
+            "its order id is already in the record (loaded before)"
+            if columns.id
+            else "this file was loaded before (same content, same line)",
+        )
+        for event_id in intake.duplicates
+    ]
+    report.duplicates = sorted(loaded_before + source.repeated, key=lambda r: r.line)
+    report.already_loaded = len(report.duplicates)
     report.enrolled, report.exited, report.converted = (
         intake.enrolled, intake.exited, intake.converted,
     )  # fmt: skip

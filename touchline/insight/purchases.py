@@ -1,4 +1,4 @@
-"""Purchases (and visits) read from the record's events into pandas, in chunks.
+"""Purchases read from the record's events into pandas, in chunks.
 
 A purchase is an event whose type is one of ``settings.purchase_event_types`` (default
 ``order.placed``); its amount is the payload field ``settings.purchase_amount_field``
@@ -82,23 +82,3 @@ def empty_purchases() -> pd.DataFrame:
             "amount": pd.Series([], dtype="float64"),
         }
     )
-
-
-def read_last_visits(db: Database, until: datetime, settings: Settings) -> pd.Series:
-    """The latest visit event per customer up to ``until`` (empty when none are configured)."""
-    if not settings.visit_event_types:
-        return pd.Series([], dtype="datetime64[us, UTC]", name="last_visit_at")
-    statement = text(
-        "SELECT customer_id, max(occurred_at) FROM event "
-        "WHERE type IN :types AND occurred_at <= :until GROUP BY customer_id"
-    ).bindparams(bindparam("types", expanding=True), bindparam("until", type_=UTCDateTime))
-    with db.engine.connect() as connection:
-        rows = connection.execute(
-            statement, {"types": list(settings.visit_event_types), "until": until}
-        ).all()
-    frame = _frame(("customer_id", "last_visit_at"), rows)
-    if frame.empty:
-        return pd.Series([], dtype="datetime64[us, UTC]", name="last_visit_at")
-    series = pd.to_datetime(frame["last_visit_at"], utc=True, format="ISO8601")
-    series.index = frame["customer_id"]
-    return series.rename("last_visit_at")

@@ -1,35 +1,35 @@
-"""Dis-engagement tripwires: a valuable customer silent for longer than usual *for them*.
+"""Dis-engagement tripwires: valuable customers the purchase model says are slipping away.
 
-Jim Novo's latency: each customer has their own rhythm. Someone who buys every 10 days
-and has been silent for 25 is slipping away; someone who buys twice a year and has been
-silent for 25 days is not. So, per customer:
+Drilling Down's idea — act on a good customer before they are gone — measured by the
+MBG/NBD purchase model (``purchase_model``) instead of a fixed multiple of a median gap.
+As of ``now`` the model is fitted on every customer's purchases (one purchase per day), and
+each customer gets P(still active) and the orders to expect within ``tripwire_horizon``.
+This covers one-time buyers too, who are most of those who lapse.
 
-- **expected interval**: the median of the gaps between their consecutive purchases, once
-  they made ``tripwire_min_purchases`` (default 3; fewer gaps say nothing about a rhythm).
-  At least one day: two orders in one afternoon are not a rhythm of minutes;
-- **silence**: the time since their last purchase (or since their last visit, when
-  ``visit_event_types`` are configured: a customer who still visits is not silent);
 - **valuable**: RFM monetary score ≥ ``tripwire_min_monetary_score`` (default 4: the best
-  two fifths by spend) and frequency score ≥ ``tripwire_min_frequency_score`` (default 0:
-  any);
-- **flagged** when valuable and silence > expected × ``tripwire_sensitivity`` (default 1.5),
-  if that threshold was crossed within ``tripwire_lookback`` (default 30 days) — the moment
-  to act is when the silence becomes unusual, not years later.
+  two fifths by spend) and frequency score ≥ ``tripwire_min_frequency_score`` (default 0);
+- **flagged** when valuable and P(active) < ``tripwire_p_alive_below`` (default 0.5), or
+  expected orders within the horizon < ``tripwire_expected_orders_below`` (default: not
+  used). Flags are ranked by P(active), lowest first.
 
-A flag is a genesis event ``customer.disengaging`` that goes through intake like any other
-event, so a retention journey triggered on it enrolls exactly as for any event. Its id
-derives from the customer and the start of the silence: a rerun (tomorrow's daily run, a
-retry) flags nobody twice for the same silence; a new purchase starts a new silence.
-The payload carries the evidence (``EVIDENCE``).
+Nobody is flagged twice for the same silence: a flag is a genesis event
+``customer.disengaging`` whose id derives from the customer and their last purchase, so
+tomorrow's run (or a retry) finds it stored; a new purchase starts a new silence. Nothing
+else limits who is flagged: a customer silent for long is the likeliest to lapse, not one
+to skip. The event goes through intake like any other, so a retention journey triggered on
+it enrolls; its payload carries the evidence (``EVIDENCE``), in numbers and in words
+(``evidence``: "0.08 orders expected next quarter; 41% likely still active; 95 days since
+the last order, usually every 30").
 """
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -37,85 +37,94 @@ from sqlalchemy import select
 
 from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked
-from touchline.insight.purchases import read_last_visits, read_purchases
-from touchline.insight.rfm import DAY, rfm_table
+from touchline.insight.purchase_model import PurchaseModel
+from touchline.insight.purchases import read_purchases
+from touchline.insight.scores import score_customers
 from touchline.intake.ingest import IngestReport, ingest
 from touchline.record import Event
 
 EVENT_TYPE = "customer.disengaging"
 SOURCE = "tripwire"
-MIN_INTERVAL_DAYS = 1.0
 _NAMESPACE = uuid.UUID("0d7b2f5e-8a61-4d1c-b7e4-3c9a51f0e2a8")
 EVIDENCE = (
-    "last_purchase_at", "silent_since", "expected_interval_days", "silence_days",
-    "threshold_days", "sensitivity", "purchases", "monetary", "r", "f", "m", "segment",
+    "p_active", "expected_orders_in_horizon", "p_order_in_horizon", "horizon_days",
+    "days_since_last_order", "usual_days_between_orders", "last_order_at", "order_days",
+    "orders", "spent", "rfm_recency_score", "rfm_frequency_score", "rfm_monetary_score",
+    "rfm_segment", "evidence",
 )  # fmt: skip
-
-
-def expected_intervals(purchases: pd.DataFrame, min_purchases: int) -> pd.Series:
-    """Per customer with at least ``min_purchases`` purchases: the median gap in days
-    between consecutive purchases (floored at one day). Vectorised."""
-    if purchases.empty:
-        return pd.Series([], dtype="float64", name="expected_interval_days")
-    ordered = purchases.sort_values(["customer_id", "occurred_at"], kind="stable")
-    gaps = ordered.groupby("customer_id", sort=False)["occurred_at"].diff() / DAY
-    frame = pd.DataFrame({"customer_id": ordered["customer_id"], "gap": gaps})
-    grouped = frame.groupby("customer_id", sort=True)["gap"]
-    counts = grouped.size()
-    medians = grouped.median()[counts >= min_purchases]
-    return medians.clip(lower=MIN_INTERVAL_DAYS).rename("expected_interval_days")
 
 
 @dataclass
 class TripwireReport:
     as_of: datetime
     customers: int = 0  # with at least one purchase
-    with_rhythm: int = 0  # enough purchases for an expected interval
-    valuable: int = 0  # valuable and with a rhythm
-    overdue: int = 0  # valuable, silent beyond the threshold (inside the lookback or not)
+    valuable: int = 0  # by monetary (and frequency) score
+    at_risk: int = 0  # valuable and below a threshold: flagged now or before
     flagged: int = 0  # new customer.disengaging events stored this run
     already_flagged: int = 0  # the same silence flagged by an earlier run
     enrolled: int = 0
     dry_run: bool = False
     seconds: float = 0.0
+    model: PurchaseModel | None = None
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per flag, EVIDENCE
     intake: IngestReport | None = None
+
+
+def horizon_words(horizon: timedelta) -> str:
+    days = horizon / timedelta(days=1)
+    for low, high, words in ((28, 31, "next month"), (89, 92, "next quarter"),
+                             (364, 366, "next year")):  # fmt: skip
+        if low <= days <= high:
+            return words
+    return f"in the next {days:g} days"
+
+
+def evidence_words(row: pd.Series, horizon: timedelta) -> str:
+    """'0.08 orders expected next quarter; 41% likely still active; 95 days since the last
+    order, usually every 30' — what a marketer reads."""
+    since = math.floor(float(row["days_since_last_order"]))
+    gap = row["usual_days_between_orders"]
+    rhythm = (
+        "the only order so far"
+        if int(row["order_days"]) == 1
+        else f"the last order, usually every {float(gap):.0f}"
+    )
+    return (
+        f"{float(row['expected_orders_in_horizon']):.2f} orders expected {horizon_words(horizon)}; "
+        f"{float(row['p_active']):.0%} likely still active; "
+        f"{since} day{'s' if since != 1 else ''} since {rhythm}"
+    )
 
 
 def find_disengaging(
     purchases: pd.DataFrame,
     now: datetime,
     settings: Settings,
-    last_visits: pd.Series | None = None,
     report: TripwireReport | None = None,
 ) -> pd.DataFrame:
-    """The customers to flag as of ``now``: index ``customer_id``, columns ``EVIDENCE`` and
-    ``crossed_at`` (when the silence became unusual)."""
+    """The customers to flag as of ``now``: index ``customer_id``, columns ``EVIDENCE``,
+    lowest P(active) first. Empty when nobody has bought yet."""
     report = report or TripwireReport(as_of=now)
-    table = rfm_table(purchases, now)
+    if purchases.empty:
+        return pd.DataFrame({c: [] for c in EVIDENCE})
+    scores = score_customers(purchases, now, settings.tripwire_horizon)
+    report.model = scores.model
+    table = scores.table
     report.customers = len(table)
-    table["expected_interval_days"] = expected_intervals(purchases, settings.tripwire_min_purchases)
-    table = table[table["expected_interval_days"].notna()]
-    report.with_rhythm = len(table)
-    valuable = (table["m"] >= settings.tripwire_min_monetary_score) & (
-        table["f"] >= settings.tripwire_min_frequency_score
+    valuable = (table["rfm_monetary_score"] >= settings.tripwire_min_monetary_score) & (
+        table["rfm_frequency_score"] >= settings.tripwire_min_frequency_score
     )
-    table = table[valuable].copy()
+    table = table[valuable]
     report.valuable = len(table)
-    silent_since = table["last_purchase_at"]
-    if last_visits is not None and not last_visits.empty:
-        visits = last_visits.reindex(table.index)
-        silent_since = silent_since.where(visits.isna() | (visits <= silent_since), visits)
-    table["silent_since"] = silent_since
-    table["silence_days"] = (pd.Timestamp(now) - silent_since) / DAY
-    table["sensitivity"] = settings.tripwire_sensitivity
-    table["threshold_days"] = table["expected_interval_days"] * settings.tripwire_sensitivity
-    overdue = table[table["silence_days"] > table["threshold_days"]].copy()
-    report.overdue = len(overdue)
-    overdue["crossed_at"] = overdue["silent_since"] + overdue["threshold_days"] * DAY
-    recent = overdue["crossed_at"] >= pd.Timestamp(now) - settings.tripwire_lookback
-    flags = overdue[recent].rename(columns={"frequency": "purchases"})
-    return flags[[*EVIDENCE, "crossed_at"]]
+    below = table["p_active"] < settings.tripwire_p_alive_below
+    if settings.tripwire_expected_orders_below is not None:
+        below |= table["expected_orders_in_horizon"] < settings.tripwire_expected_orders_below
+    flags = table[below].sort_values(["p_active", "spent"], ascending=[True, False]).copy()
+    report.at_risk = len(flags)
+    flags["evidence"] = [
+        evidence_words(row, settings.tripwire_horizon) for _, row in flags.iterrows()
+    ]
+    return flags[list(EVIDENCE)]
 
 
 def event_id(customer_id: str, silent_since: datetime) -> str:
@@ -128,23 +137,27 @@ def disengaging_events(flags: pd.DataFrame, now: datetime) -> list[dict[str, Any
     """``customer.disengaging`` events, evidence in the payload (plain JSON values)."""
     events = []
     for customer_id, row in flags.iterrows():
+        gap = row["usual_days_between_orders"]
         payload = {
-            "last_purchase_at": row["last_purchase_at"].isoformat(),
-            "silent_since": row["silent_since"].isoformat(),
-            "threshold_crossed_at": row["crossed_at"].isoformat(),
-            "expected_interval_days": round(float(row["expected_interval_days"]), 2),
-            "silence_days": round(float(row["silence_days"]), 2),
-            "threshold_days": round(float(row["threshold_days"]), 2),
-            "sensitivity": float(row["sensitivity"]),
-            "purchases": int(row["purchases"]),
-            "monetary": round(float(row["monetary"]), 2),
-            "scores": {"recency": int(row["r"]), "frequency": int(row["f"]),
-                       "monetary": int(row["m"])},
-            "segment": str(row["segment"]),
+            "evidence": str(row["evidence"]),
+            "p_active": round(float(row["p_active"]), 4),
+            "expected_orders": round(float(row["expected_orders_in_horizon"]), 4),
+            "p_order": round(float(row["p_order_in_horizon"]), 4),
+            "horizon_days": float(row["horizon_days"]),
+            "last_purchase_at": row["last_order_at"].isoformat(),
+            "days_since_last_purchase": round(float(row["days_since_last_order"]), 2),
+            "usual_days_between_purchases": None if pd.isna(gap) else round(float(gap), 1),
+            "purchase_days": int(row["order_days"]),
+            "purchases": int(row["orders"]),
+            "monetary": round(float(row["spent"]), 2),
+            "scores": {"recency": int(row["rfm_recency_score"]),
+                       "frequency": int(row["rfm_frequency_score"]),
+                       "monetary": int(row["rfm_monetary_score"])},
+            "segment": str(row["rfm_segment"]),
         }  # fmt: skip
         events.append(
             {
-                "id": event_id(str(customer_id), row["silent_since"]),
+                "id": event_id(str(customer_id), row["last_order_at"]),
                 "type": EVENT_TYPE,
                 "customer_id": str(customer_id),
                 "occurred_at": now.isoformat(),
@@ -171,42 +184,35 @@ def flag_disengaging(
     dry_run: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> TripwireReport:
-    """Find the valuable customers gone quiet as of ``now`` and emit one
-    ``customer.disengaging`` event each through intake (stored once; journeys enroll).
-    ``dry_run``: find and report, store nothing."""
+    """Fit the purchase model as of ``now``, find the valuable customers slipping away and
+    emit one ``customer.disengaging`` event each through intake (stored once per silence;
+    journeys enroll). ``dry_run``: find and report, store nothing."""
     settings = settings or get_settings()
     began = time.perf_counter()
     report = TripwireReport(as_of=now, dry_run=dry_run)
     purchases = read_purchases(db, now, settings)
-    visits = read_last_visits(db, now, settings)
-    flags = find_disengaging(purchases, now, settings, visits, report)
+    flags = find_disengaging(purchases, now, settings, report)
     del purchases
     events = disengaging_events(flags, now)
     flags.insert(0, "event_id", [e["id"] for e in events])
-    report.flags = flags
-    if events and dry_run:
-        known = _stored(db, [e["id"] for e in events])
-        report.already_flagged = len(known)
-        report.flags = flags.assign(new=~flags["event_id"].isin(known))
-    if events and not dry_run:
+    known = _stored(db, [e["id"] for e in events]) if events else set()
+    report.already_flagged = len(known)
+    report.flags = flags.assign(new=~flags["event_id"].isin(known))
+    fresh = [e for e in events if e["id"] not in known]
+    if fresh and not dry_run:
         intake = ingest(
-            db,
-            [(None, e) for e in events],
-            now=now,
-            source=SOURCE,
-            settings=settings,
+            db, [(None, e) for e in fresh], now=now, source=SOURCE, settings=settings,
             on_progress=on_progress,
-        )
+        )  # fmt: skip
         report.intake = intake
         report.flagged = len(intake.accepted)
-        report.already_flagged = len(intake.duplicates)
+        report.already_flagged += len(intake.duplicates)
         report.enrolled = intake.enrolled
         if intake.rejected:
             # Our own events failing validation is a bug, not bad input: say so loudly.
             raise RuntimeError(
                 "tripwire events were rejected: " + "; ".join(str(p) for p in intake.rejected)
             )
-        accepted = set(intake.accepted)
-        report.flags = flags.assign(new=flags["event_id"].isin(accepted))
+        report.flags = report.flags.assign(new=report.flags["event_id"].isin(set(intake.accepted)))
     report.seconds = time.perf_counter() - began
     return report

@@ -6,7 +6,6 @@ import pandas as pd
 
 from tests.conftest import START
 from touchline.insight.rfm import SEGMENT_NAMES, quintile_scores, rfm_table, segment_counts
-from touchline.insight.tripwires import expected_intervals
 
 
 def purchases(*rows: tuple[str, float, float]) -> pd.DataFrame:
@@ -68,20 +67,7 @@ def test_rfm_table_values_scores_and_segments() -> None:
     assert counts["customers"].sum() == 5 and counts.loc["at_risk", "monetary"] == 90.0
 
 
-def test_expected_interval_is_the_median_gap_and_needs_enough_purchases() -> None:
-    frame = purchases(
-        ("ann", 11, 1), ("ann", 9, 1), ("ann", 1, 1), ("ann", 0, 1),  # gaps 2, 8, 1 → 2
-        ("bob", 30, 1), ("bob", 20, 1),  # two purchases: no rhythm yet
-        ("cat", 0.2, 1), ("cat", 0.1, 1), ("cat", 0, 1),  # minutes apart: at least a day
-        ("dan", 40, 1), ("dan", 30, 1), ("dan", 10, 1),  # gaps 10, 20 → 15
-    )  # fmt: skip
-    intervals = expected_intervals(frame, min_purchases=3)
-    assert intervals.round(6).to_dict() == {"ann": 2.0, "cat": 1.0, "dan": 15.0}
-    assert set(expected_intervals(frame, min_purchases=4).index) == {"ann"}
-
-
 def test_no_purchases_no_customers() -> None:
     empty = purchases()
     assert rfm_table(empty, START).empty
-    assert expected_intervals(empty, 3).empty
     assert segment_counts(rfm_table(empty, START))["customers"].sum() == 0

@@ -1,6 +1,8 @@
-"""Tripwires on both backends: a valuable customer gone quiet is flagged once, through
-intake, and a retention journey triggered on the flag enrolls them."""
+"""Tripwires on both backends: the purchase model, fitted on the record's purchases, flags
+valuable customers slipping away — one-time buyers and long silences included — once per
+silence, through intake, with the evidence in words; a retention journey enrolls them."""
 
+import csv
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from tests.conftest import START
 from touchline.cli import app
 from touchline.config import Settings, reset_settings_cache
 from touchline.db import Database
+from touchline.insight import simulate
 from touchline.insight.tripwires import EVENT_TYPE, flag_disengaging
 from touchline.intake import ingest
 from touchline.journeys.loader import LoadedJourney
@@ -26,6 +29,8 @@ WINBACK = {
     "reentry": "every_event",
     "steps": [{"id": "miss_you", "type": "send", "channel": "email", "template": "cart/reminder"}],
 }
+NAMED = ("vip", "regular", "small", "once", "newbie", "lost")
+SHOPPERS = 300
 
 
 def order(customer: str, days_ago: float, amount: float, n: int) -> dict:  # type: ignore[type-arg]
@@ -40,18 +45,28 @@ def order(customer: str, days_ago: float, amount: float, n: int) -> dict:  # typ
 
 def history(db: Database) -> None:
     events = []
-    # Buys every 10 days, silent for 30: overdue since day 15 (1.5 × 10).
-    events += [order("vip", d, 100.0, n) for n, d in enumerate((60, 50, 40, 30))]
-    # Same rhythm and spend, bought 5 days ago: on time.
-    events += [order("regular", d, 100.0, n) for n, d in enumerate((35, 25, 15, 5))]
-    # Same rhythm and silence, but spends little: not valuable.
-    events += [order("small", d, 1.0, n) for n, d in enumerate((60, 50, 40, 30))]
-    # Valuable, but one purchase says nothing about a rhythm.
-    events += [order("once", 100, 1000.0, 0)]
-    # Valuable and overdue — for a year: not "just in time" any more (outside the lookback).
-    events += [order("lost", d, 200.0, n) for n, d in enumerate((400, 390, 380))]
-    # Ten one-off small buyers, so that the others' spend ranks in the top fifths.
-    events += [order(f"f{n}", 3, 5.0, 0) for n in range(10)]
+    # Bought every 10 days, silent for 90: slipping away.
+    events += [order("vip", d, 100.0, n) for n, d in enumerate(range(150, 89, -10))]
+    # Same rhythm and spend, bought 5 days ago: active.
+    events += [order("regular", d, 100.0, n) for n, d in enumerate(range(65, 4, -10))]
+    # Same rhythm and silence as vip, but spends little: not valuable.
+    events += [order("small", d, 0.01, n) for n, d in enumerate(range(150, 89, -10))]
+    # One big order 400 days ago: a one-time buyer, probably gone.
+    events += [order("once", 400, 1000.0, 0)]
+    # One big order 3 days ago: new, not lapsing.
+    events += [order("newbie", 3, 800.0, 0)]
+    # Silent for 400 days after a rhythm of 10: long gone, still worth a win-back.
+    events += [order("lost", d, 200.0, n) for n, d in enumerate((420, 410, 400))]
+    # A shop's worth of ordinary customers (small baskets) for the model to learn from.
+    shoppers = simulate.population(
+        SHOPPERS, (1.0, 30.0, 1.2, 3.0), START - timedelta(days=500), START,
+        first_orders_until=START - timedelta(days=10), seed=2,
+    )  # fmt: skip
+    events += [
+        {"id": row.event_id, "type": "order.placed", "customer_id": row.customer_id,
+         "occurred_at": row.occurred_at.isoformat(), "payload": {"total": 0.5}}
+        for row in shoppers.itertuples()
+    ]  # fmt: skip
     report = ingest(db, [(None, e) for e in events], now=START, source="test")
     assert not report.rejected and len(report.accepted) == len(events)
 
@@ -60,68 +75,68 @@ def settings_for(db: Database, tmp_path: Path, **values: object) -> Settings:
     return Settings(database_url=db.url, home=tmp_path, **values)  # type: ignore[arg-type]
 
 
-def test_a_valuable_quiet_customer_is_flagged_once_with_evidence(
+def test_valuable_customers_slipping_away_are_flagged_once_with_evidence(
     db: Database, tmp_path: Path
 ) -> None:
     history(db)
     settings = settings_for(db, tmp_path)
     report = flag_disengaging(db, START, settings)
-    assert (report.customers, report.with_rhythm, report.flagged, report.already_flagged) == (
-        15, 4, 1, 0,
-    )  # fmt: skip
-    assert report.overdue == 2  # vip, and lost (outside the lookback)
-    assert list(report.flags.index) == ["vip"]
+    assert report.customers == SHOPPERS + len(NAMED)
+    assert report.model is not None and report.model.customers == report.customers
+    named = [c for c in report.flags.index if c in NAMED]
+    # Ranked by the model: the longest gone first; one-time buyers are in.
+    assert named == ["lost", "vip", "once"]
+    assert report.flagged == len(report.flags) == report.at_risk and report.already_flagged == 0
+    assert (report.flags["p_active"] < 0.5).all() and report.flags[
+        "p_active"
+    ].is_monotonic_increasing
     with db.session() as session:
-        [event] = session.execute(select(Event).where(Event.type == EVENT_TYPE)).scalars().all()
-    assert event.customer_id == "vip" and event.occurred_at == START
-    assert event.payload == {
-        "last_purchase_at": (START - timedelta(days=30)).isoformat(),
-        "silent_since": (START - timedelta(days=30)).isoformat(),
-        "threshold_crossed_at": (START - timedelta(days=15)).isoformat(),
-        "expected_interval_days": 10.0,
-        "silence_days": 30.0,
-        "threshold_days": 15.0,
-        "sensitivity": 1.5,
-        "purchases": 4,
-        "monetary": 400.0,
-        "scores": {"recency": 1, "frequency": 5, "monetary": 4},
-        "segment": "at_risk",
-    }
+        event = session.get(Event, report.flags.loc["vip", "event_id"])
+    assert event is not None and event.customer_id == "vip" and event.occurred_at == START
+    payload = event.payload
+    assert payload["evidence"].startswith(
+        f"{payload['expected_orders']:.2f} orders expected next quarter; "
+    )
+    assert f"{payload['p_active']:.0%} likely still active; " in payload["evidence"]
+    assert payload["evidence"].endswith("90 days since the last order, usually every 10")
+    assert payload["last_purchase_at"] == (START - timedelta(days=90)).isoformat()
+    assert (payload["purchases"], payload["purchase_days"], payload["monetary"]) == (7, 7, 700.0)
+    # RFM, relative to a shop whose customers mostly left, still calls them a champion: the
+    # model judges their silence against their own rhythm.
+    assert payload["horizon_days"] == 90.0 and payload["segment"] == "champions"
+    assert 0 < payload["p_order"] < payload["p_active"] < 0.5
+    once = report.flags.loc["once", "evidence"]
+    assert once.endswith("400 days since the only order so far")
 
-    # Tomorrow's run: the same silence, nobody flagged again.
+    # Tomorrow's run: the same silences are not flagged again; only silences that crossed
+    # the threshold since are new.
     again = flag_disengaging(db, START + timedelta(days=1), settings)
-    assert (again.flagged, again.already_flagged) == (0, 1)
+    assert again.already_flagged == len(report.flags)
+    fresh = again.flags[again.flags["new"]]
+    assert len(fresh) == again.flagged and not set(fresh.index) & set(report.flags.index)
     with db.session() as session:
-        assert len(session.execute(select(Event.id).where(Event.type == EVENT_TYPE)).all()) == 1
+        stored = session.execute(select(Event.id).where(Event.type == EVENT_TYPE)).all()
+    assert len(stored) == len(report.flags) + again.flagged
 
 
-def test_sensitivity_and_value_are_settings(db: Database, tmp_path: Path) -> None:
+def test_thresholds_and_value_are_settings(db: Database, tmp_path: Path) -> None:
     history(db)
-    # 4 × 10 days = 40 > 30 days of silence: nobody is overdue yet.
-    assert flag_disengaging(
-        db, START, settings_for(db, tmp_path, tripwire_sensitivity=4)
-    ).flags.empty
-    # Everyone with a rhythm counts as valuable: the small spender is flagged too.
+    strict = flag_disengaging(
+        db, START, settings_for(db, tmp_path, tripwire_p_alive_below=0.01), dry_run=True
+    )
+    assert [c for c in strict.flags.index if c in NAMED] == ["lost"]
+    # Everyone counts as valuable: the small spender is flagged too.
     loose = flag_disengaging(
         db, START, settings_for(db, tmp_path, tripwire_min_monetary_score=0), dry_run=True
     )
-    assert sorted(loose.flags.index) == ["small", "vip"]
-    # A longer lookback reaches the customer lost a year ago.
-    far = flag_disengaging(
-        db, START, settings_for(db, tmp_path, tripwire_lookback=timedelta(days=400)), dry_run=True
+    assert {"small", "vip"} <= set(loose.flags.index)
+    # Fewer than 5 orders expected next quarter flags the active regular as well.
+    busy = flag_disengaging(
+        db, START, settings_for(db, tmp_path, tripwire_expected_orders_below=5), dry_run=True
     )
-    assert sorted(far.flags.index) == ["lost", "vip"]
+    assert "regular" in busy.flags.index and "regular" not in loose.flags.index
     with db.session() as session:  # dry runs store nothing
         assert session.execute(select(Event.id).where(Event.type == EVENT_TYPE)).first() is None
-
-
-def test_a_visit_means_the_customer_is_not_silent(db: Database, tmp_path: Path) -> None:
-    history(db)
-    visit = {"id": "v1", "type": "site.visited", "customer_id": "vip",
-             "occurred_at": (START - timedelta(days=2)).isoformat()}  # fmt: skip
-    ingest(db, [(None, visit)], now=START, source="test")
-    settings = settings_for(db, tmp_path, visit_event_types=["site.visited"])
-    assert flag_disengaging(db, START, settings, dry_run=True).flags.empty
 
 
 def test_the_flag_enrolls_a_retention_journey(db: Database, tmp_path: Path) -> None:
@@ -131,21 +146,20 @@ def test_the_flag_enrolls_a_retention_journey(db: Database, tmp_path: Path) -> N
     history(db)
     settings = settings_for(db, tmp_path)
     report = flag_disengaging(db, START, settings)
-    assert report.enrolled == 1
+    # The journey's trigger wants monetary >= 100: the named big spenders.
+    assert report.enrolled == 3
     with db.session() as session:
-        [enrollment] = session.execute(select(Enrollment)).scalars().all()
-    assert (enrollment.journey_key, enrollment.customer_id, enrollment.current_step) == (
-        "winback_test", "vip", "miss_you",
-    )  # fmt: skip
-    assert enrollment.trigger_event_id == report.flags.loc["vip", "event_id"]
-    # Rerun: the event is a duplicate, so nobody is enrolled again (even with every_event).
+        enrolled = session.execute(select(Enrollment)).scalars().all()
+    assert sorted(e.customer_id for e in enrolled) == ["lost", "once", "vip"]
+    assert {e.current_step for e in enrolled} == {"miss_you"}
+    # Rerun: the events are duplicates, so nobody is enrolled again (even with every_event).
     assert flag_disengaging(db, START + timedelta(hours=6), settings).enrolled == 0
     with db.session() as session:
-        assert len(session.execute(select(Enrollment.id)).all()) == 1
+        assert len(session.execute(select(Enrollment.id)).all()) == 3
 
 
-def test_the_commands_print_segments_and_flags(
-    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+def test_the_commands_print_segments_flags_and_export_them(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("TOUCHLINE_DATABASE_URL", sqlite_db.url)
     monkeypatch.setenv("COLUMNS", "250")
@@ -154,13 +168,24 @@ def test_the_commands_print_segments_and_flags(
     as_of = ["--as-of", START.isoformat()]
     rfm = CliRunner().invoke(app, ["insight", "rfm", *as_of])
     assert rfm.exit_code == 0, rfm.output
-    assert "15 customers with a purchase (order.placed)" in rfm.output and "at_risk" in rfm.output
+    assert f"{SHOPPERS + len(NAMED)} customers with a purchase (order.placed)" in rfm.output
     dry = CliRunner().invoke(app, ["insight", "tripwires", *as_of, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "would flag 1 (0 flagged before for the same silence)" in dry.output
-    assert "vip" in dry.output
+    assert (
+        "likely still active" in dry.output
+        and "(0 flagged before for the same silence)" in dry.output
+    )
+    assert "more (all of them: --csv FILE)" in dry.output
+    out = tmp_path / "flags.csv"
+    flags = CliRunner().invoke(app, ["insight", "flags", "--csv", str(out), *as_of])
+    assert flags.exit_code == 0, flags.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) > 20 and list(rows[0])[0] == "customer_id"
+    assert {"lost", "vip", "once"} <= {r["customer_id"] for r in rows}
+    assert all(r["new_flag"] == "True" for r in rows)
     done = CliRunner().invoke(app, ["insight", "tripwires", *as_of])
-    assert "flagged 1 (0 flagged before" in done.output
+    assert f"flagged {len(rows)} (0 flagged before" in done.output
     again = CliRunner().invoke(app, ["insight", "tripwires", *as_of, "--dry-run"])
-    assert "would flag 0 (1 flagged before for the same silence)" in again.output
+    assert f"would flag 0 ({len(rows)} flagged before for the same silence)" in again.output
     reset_settings_cache()
