@@ -40,6 +40,15 @@ def eventlog(
     if not out.parent.is_dir():
         output.print(f"[red]✗[/] {out.parent} is not a folder")
         raise typer.Exit(2)
+    if fmt == "xes":
+        from touchline.errors import MissingExtraError
+        from touchline.insight.eventlog import require_pm4py
+
+        try:
+            require_pm4py()
+        except MissingExtraError as exc:
+            output.print(f"[red]✗[/] {exc}")
+            raise typer.Exit(2) from None
     db = Database(get_settings().resolved_database_url)
     with output.status(f"writing {out}"):
         report = export_event_log(db, out, fmt, case=case, journey=journey)  # type: ignore[arg-type]

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from touchline.cli.present import console, file_progress
+from touchline.cli.record_db import open_record
 from touchline.clock import SystemClock
 from touchline.config import get_settings
-from touchline.db import Database
 from touchline.errors import ValidationError
 
 app = typer.Typer(help="History from files into the record.", no_args_is_help=True)
@@ -61,7 +61,7 @@ def purchases(
             f"({', '.join(settings.purchase_event_types)}): RFM and tripwires will not count it"
         )
     columns = PurchaseColumns(customer, date, amount, currency, id_column)
-    db = Database(settings.resolved_database_url)
+    db = open_record(settings)
     try:
         with file_progress(
             out, "{task.fields[loaded]:,} rows, {task.fields[rejected]:,} rejected"
@@ -84,6 +84,10 @@ def purchases(
         out.print(f"[red]✗[/] {file.name}:{row}")
     if report.rejected_count > SHOW_PROBLEMS:
         out.print(f"… and {report.rejected_count - SHOW_PROBLEMS:,} more rejected rows")
+    for row in report.duplicates[:SHOW_PROBLEMS]:
+        out.print(f"[yellow]=[/] {file.name}:line {row.line}: not loaded again: {row.reason}")
+    if len(report.duplicates) > SHOW_PROBLEMS:
+        out.print(f"… and {len(report.duplicates) - SHOW_PROBLEMS:,} more rows loaded before")
     out.print(
         f"[green]✓[/] {file.name}: {report.rows_read:,} rows read; [bold]{report.loaded:,} "
         f"purchases loaded[/] as {report.event_type}, {report.already_loaded:,} already loaded, "

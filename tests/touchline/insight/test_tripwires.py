@@ -181,7 +181,7 @@ def test_the_commands_print_segments_flags_and_export_them(
     assert flags.exit_code == 0, flags.output
     with out.open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) > 20 and list(rows[0])[0] == "customer_id"
+    assert len(rows) > 20 and next(iter(rows[0])) == "customer_id"
     assert {"lost", "vip", "once"} <= {r["customer_id"] for r in rows}
     assert all(r["new_flag"] == "True" for r in rows)
     done = CliRunner().invoke(app, ["insight", "tripwires", *as_of])
