@@ -253,18 +253,18 @@ def backtest(
         ]
     )  # fmt: skip
     out.print(
-        frame_table(
-            rows,
-            title=f"Backtest: fitted on {result.customers:,} customers up to "
-            f"{now:%Y-%m-%d}; {result.lapsed:,} ({result.lapse_rate:.0%}) bought nothing in the "
-            f"next {ahead.days} days",
-            index=False,
-        )
+        f"Backtest: fitted on {result.customers:,} customers' purchases up to {now:%Y-%m-%d}; "
+        f"{result.lapsed:,} ({result.lapse_rate:.0%}) bought nothing in the next {ahead.days} days."
     )
-    if last is None or last < pd.Timestamp(now + ahead):
+    out.print(frame_table(rows, index=False))
+    end = pd.Timestamp(now + ahead)
+    # The last purchase a few days before the horizon's end is normal; weeks are not.
+    if last is None or last < end - max(pd.Timedelta(days=7), pd.Timedelta(ahead) * 0.05):
         out.print(
-            f"[yellow]![/] the record's purchases end before {now + ahead:%Y-%m-%d}: customers "
-            "who would have bought after its last purchase count as lapsed"
+            f"[yellow]![/] the record's purchases end on {last:%Y-%m-%d}, before the horizon "
+            f"does ({end:%Y-%m-%d}): customers who bought after that count as lapsed"
+            if last is not None
+            else "[yellow]![/] no purchases in the record"
         )
     path = plot or settings.home / "reports" / f"backtest-{now:%Y-%m-%d}.png"
     write_plot(result, path)

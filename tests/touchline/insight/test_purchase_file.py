@@ -116,3 +116,75 @@ def test_the_command_reports_lines_and_totals(
     assert missing.exit_code == 2
     assert "no 'Buyer' column (columns: Order No, Client, When, Total, Cur)" in missing.output
     reset_settings_cache()
+
+
+def test_identical_rows_without_an_id_are_two_purchases_and_a_rerun_loads_nothing(
+    db: Database, tmp_path: Path
+) -> None:
+    """A till export without order ids: the same customer buying the same thing twice at the
+    same minute is two sales. Identity is the file's content and the line."""
+    path = tmp_path / "till.csv"
+    row = "c1,2026-07-01T12:00:00Z,9.90\n"
+    path.write_text("customer,at,amount\n" + row + row + "c2,2026-07-01T12:00:00Z,9.90\n")
+    settings = Settings(database_url=db.url, home=tmp_path)
+    columns = PurchaseColumns(customer="customer", date="at", amount="amount")
+    report = import_purchases(db, path, columns, now=START, settings=settings)
+    assert (report.loaded, report.already_loaded, report.duplicates) == (3, 0, [])
+    with db.session() as session:
+        customers = session.execute(select(Event.customer_id).order_by(Event.customer_id)).all()
+    assert [c for (c,) in customers] == ["c1", "c1", "c2"]
+
+    again = import_purchases(db, path, columns, now=START, settings=settings)
+    assert (again.loaded, again.already_loaded) == (0, 3)
+    assert [(d.line, d.reason) for d in again.duplicates] == [
+        (n, "this file was loaded before (same content, same line)") for n in (2, 3, 4)
+    ]
+
+
+def test_a_repeated_order_id_is_loaded_once_and_named(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "id,customer,at,amount\n"
+        "A-1,c1,2026-07-01T12:00:00Z,10\n"
+        "A-2,c1,2026-07-02T12:00:00Z,20\n"
+        "A-1,c1,2026-07-01T12:00:00Z,10\n"  # line 4: the export repeated line 2
+    )
+    settings = Settings(database_url=db.url, home=tmp_path)
+    columns = PurchaseColumns(customer="customer", date="at", amount="amount", id="id")
+    report = import_purchases(db, path, columns, now=START, settings=settings)
+    assert (report.loaded, report.already_loaded) == (2, 1)
+    assert [(d.line, d.reason) for d in report.duplicates] == [(4, "order id A-1 repeats line 2")]
+    again = import_purchases(db, path, columns, now=START, settings=settings)
+    assert [(d.line, d.reason.split(" (")[0]) for d in again.duplicates] == [
+        (2, "its order id is already in the record"),
+        (3, "its order id is already in the record"),
+        (4, "order id A-1 repeats line 2"),
+    ]
+
+
+def test_a_fresh_home_is_migrated_and_a_configured_database_says_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "till.csv"
+    path.write_text("customer,at,amount\nc1,2026-07-01T12:00:00Z,9.90\n")
+    args = ["import", "purchases", str(path), "--customer", "customer", "--date", "at",
+            "--amount", "amount"]  # fmt: skip
+    # The embedded default database: the command creates it.
+    monkeypatch.delenv("TOUCHLINE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TOUCHLINE_HOME", str(tmp_path / "fresh-home"))
+    reset_settings_cache()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 purchases loaded" in result.output
+    # Someone's own database, empty: a sentence, not a traceback.
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'theirs.db'}")
+    reset_settings_cache()
+    for command in (
+        args,
+        ["insight", "rfm"],
+        ["insight", "scores", "--csv", str(tmp_path / "s.csv")],
+    ):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "run `touchline db upgrade`" in result.output and "Traceback" not in result.output
+    reset_settings_cache()
