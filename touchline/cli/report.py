@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from touchline.cli.present import console, frame_table
+from touchline.cli.record_db import open_record
 from touchline.config import get_settings
-from touchline.db import Database
 from touchline.errors import JourneyNotFoundError
 from touchline.reports.journey import MIN_GROUP, JourneyReport, build_report
 
@@ -39,7 +39,7 @@ def report(
 
     start = _since(since)
     settings = get_settings()
-    db = Database(settings.resolved_database_url)
+    db = open_record(settings)
     try:
         with db.session() as session:
             result = build_report(session, journey, start, min_group)
@@ -70,12 +70,27 @@ def print_report(out: Console, result: JourneyReport) -> None:
     if not result.funnel.empty:
         out.print(
             frame_table(
-                result.funnel,
+                _unreported(result.funnel, result.silent_channels),
                 "Funnel per step and channel (converted: enrollments converting after the touch)",
             )
         )
+        if result.silent_channels:
+            out.print(
+                f"[yellow]![/] no engagement webhooks received for "
+                f"{', '.join(result.silent_channels)}: delivered, opened and clicked are "
+                "unknown (–), not zero. Check the providers' webhook settings (docs: README, "
+                "Running it for real)."
+            )
     else:
         out.print("[dim]Funnel: no touch was sent.[/]")
+    if not result.not_sent.empty:
+        out.print(
+            frame_table(
+                result.not_sent,
+                "Not sent as decided: skipped, failed and deferred touches, with reasons",
+                index=False,
+            )
+        )
     if not result.variants.empty:
         out.print(
             frame_table(_outcomes(result.variants), "Split variants (holdout: reached the split)")
@@ -89,6 +104,20 @@ def print_report(out: Console, result: JourneyReport) -> None:
             "Position-based: 40% first, 40% last, 20% shared by the touches between "
             "(one touch 100%, two 50/50).[/]"
         )
+
+
+def _unreported(funnel: pd.DataFrame, silent: list[str]) -> pd.DataFrame:
+    """The funnel with "–" where a channel's engagement was never reported."""
+    if not silent:
+        return funnel
+    shown = funnel.copy()
+    rows = shown.index.get_level_values("channel").isin(silent)
+    for column in ("delivered", "opened", "clicked"):
+        shown[column] = [
+            "–" if hidden else f"{value:,}"
+            for hidden, value in zip(rows, funnel[column], strict=True)
+        ]
+    return shown
 
 
 def _since(text: str | None) -> datetime | None:

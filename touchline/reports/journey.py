@@ -367,12 +367,17 @@ class JourneyReport:
     attribution: pd.DataFrame
     min_group: int = MIN_GROUP
     headline: list[str] = field(default_factory=list)
+    # Touches skipped, failed or deferred, with reasons (``not_sent``), and the channels whose
+    # touches got no delivery/open/click report at all (webhooks silent: unknown, not zero).
+    not_sent: pd.DataFrame = field(default_factory=pd.DataFrame)
+    silent_channels: list[str] = field(default_factory=list)
 
 
 def build_report(
     session: Session, journey: str, since: datetime | None = None, min_group: int = MIN_GROUP
 ) -> JourneyReport:
     from touchline.reports.attribution import attribution
+    from touchline.reports.not_sent import not_sent, silent_channels
 
     record = load_record(session, journey, since)
     outcomes = outcome_by_group(record)
@@ -386,6 +391,8 @@ def build_report(
         attribution=attribution(session, record.conversions, record.goal_within, journey),
         min_group=min_group,
         headline=headline(record, outcomes, lifts),
+        not_sent=not_sent(session, journey, since),
+        silent_channels=silent_channels(record.touches, record.engagement),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tests.touchline.reports.builders import PROMO, RecordBuilder, promo_record
 from touchline.cli import app
 from touchline.config import reset_settings_cache
 from touchline.db import Database
+from touchline.record import Interaction
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -71,3 +73,46 @@ def test_report_of_an_unknown_journey_or_a_bad_date_says_so(cli_db: Database) ->
     bad = runner.invoke(app, ["report", "nope", "--since", "last week"])
     assert bad.exit_code == 2
     assert "'last week' is not a time" in bad.output
+
+
+def test_report_tells_what_was_not_sent_and_when_no_webhook_arrived(cli_db: Database) -> None:
+    from datetime import timedelta
+
+    from tests.conftest import START
+    from touchline import ids
+    from touchline.record import Touch
+
+    with cli_db.session() as session:
+        build = RecordBuilder(session)
+        build.journey(PROMO)
+        hour = timedelta(hours=1)
+        for n in range(3):  # sent, and not one delivery/open/click reported
+            cid = f"s{n}"
+            build.touch(build.enroll(cid), cid, "first_email", "email", START + hour)
+        blocked = build.enroll("k1")
+        tid = build.touch(blocked, "k1", "first_email", None, START + hour, outcome="skipped")
+        session.execute(
+            Interaction.__table__.update()
+            .where(Interaction.touch_id == tid)
+            .values(detail={"reason": "sms: no consent to marketing on sms (+15551234567)"})
+        )
+        # Decided at 23:00, sent at 08:00: quiet hours.
+        late = build.enroll("q1")
+        session.add(
+            Touch(
+                id=ids.touch_id(late, "first_email"), enrollment_id=late, customer_id="q1",
+                journey_key="promo", journey_version=1, step_id="first_email",
+                purpose="marketing", channel="sms", address=None,
+                decision={"reasons": [{"check": "quiet_hours", "outcome": "defer",
+                                       "message": "23:00 local is within quiet hours 21:00-08:00"}]},
+                scheduled_for=START + 9 * hour, created_at=START,
+            )
+        )  # fmt: skip
+    result = runner.invoke(app, ["report", "promo"])
+    assert result.exit_code == 0, result.output
+    assert "no engagement webhooks received for email" in result.output
+    assert "unknown (–), not zero" in result.output
+    assert re.search(r"│ first_email │ email\s+│\s+3 │ –\s+│ –\s+│ –\s+│\s+0 │", result.output)
+    assert "Not sent as decided" in result.output
+    assert "sms: no consent to marketing on sms (…)" in result.output
+    assert "quiet hours 21:00-08:00" in result.output and "deferred" in result.output

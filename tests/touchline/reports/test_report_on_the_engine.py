@@ -62,6 +62,13 @@ steps:
     assert report.variants.loc[("ab", "holdout"), "enrollments"] == len(held)
     assert report.attribution.loc["email", "last_touch"] == len(set(buyers) - held)
     assert report.attribution.loc[NO_TOUCH, "last_touch"] == len(set(buyers) & held)
+    # The touches not sent are in the report with the engine's reason.
+    skipped = report.not_sent.set_index(["step", "outcome", "reason"])["touches"]
+    assert skipped.loc[("hello", "skipped", "holdout: in the control group, sent nothing")] == len(
+        held
+    )
+    # No provider webhook reached the record: engagement is unknown, not zero.
+    assert report.silent_channels == ["email"]
     main = report.lift.set_index(["comparison", "metric"])
     assert main.loc[("treatment vs holdout", "conversion_rate"), "absolute"] == pytest.approx(
         len(set(buyers) - held) / (len(people) - len(held)) - len(set(buyers) & held) / len(held)
