@@ -47,7 +47,9 @@ def eventlog(
         try:
             require_pm4py()
         except MissingExtraError as exc:
-            output.print(f"[red]✗[/] {exc}")
+            from rich.markup import escape
+
+            output.print(f"[red]✗[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
     db = Database(get_settings().resolved_database_url)
     with output.status(f"writing {out}"):

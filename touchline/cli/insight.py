@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from touchline.cli.present import console, frame_table
 from touchline.cli.record_db import open_record
@@ -67,7 +68,7 @@ def fit_or_exit(work: Callable[[], T]) -> T:
     try:
         return work()
     except ModelFitError as exc:
-        console().print(f"[red]✗[/] {exc}")
+        console().print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 

@@ -184,3 +184,25 @@ def test_the_export_command_prints_conformance(
     bad = CliRunner().invoke(app, ["export", "eventlog", "--format", "json", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "use one of csv, parquet, xes" in bad.output
     reset_settings_cache()
+
+
+def test_without_the_process_mining_extra_xes_says_what_to_install(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pm4py (AGPL-3.0) is an optional extra; without it, XES export is a sentence saying
+    what to install, and CSV still works."""
+    import sys
+
+    monkeypatch.setenv("TOUCHLINE_DATABASE_URL", sqlite_db.url)
+    reset_settings_cache()
+    build(sqlite_db)
+    monkeypatch.setitem(sys.modules, "pm4py", None)  # as if not installed
+    xes = CliRunner().invoke(
+        app, ["export", "eventlog", "--format", "xes", str(tmp_path / "l.xes")]
+    )
+    assert xes.exit_code == 2, xes.output
+    assert "pip install 'touchline[process-mining]'" in xes.output.replace("\n", "")
+    assert not (tmp_path / "l.xes").exists()
+    plain = CliRunner().invoke(app, ["export", "eventlog", str(tmp_path / "l.csv")])
+    assert plain.exit_code == 0, plain.output
+    reset_settings_cache()
