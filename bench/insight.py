@@ -133,9 +133,8 @@ def phase_tripwires(url: str) -> dict[str, Any]:
     return {
         "seconds": report.seconds,
         "customers": report.customers,
-        "with_rhythm": report.with_rhythm,
         "valuable": report.valuable,
-        "overdue": report.overdue,
+        "at_risk": report.at_risk,
         "flagged": report.flagged,
         "rerun_new": len(rerun.flags) - rerun.already_flagged,
         "segments": counts["customers"].astype(int).to_dict(),
@@ -245,8 +244,8 @@ def report(result: dict[str, Any]) -> None:
     trip = result.get("tripwires", {})
     if "flagged" in trip:
         console.print(
-            f"tripwires: {trip['customers']:,} customers, {trip['with_rhythm']:,} with a rhythm, "
-            f"{trip['valuable']:,} valuable, {trip['overdue']:,} overdue, "
+            f"tripwires: {trip['customers']:,} customers, "
+            f"{trip['valuable']:,} valuable, {trip['at_risk']:,} below the model's thresholds, "
             f"[bold]{trip['flagged']:,} flagged[/]; a rerun would flag {trip['rerun_new']:,}. "
             f"Segments: {trip['segments']}"
         )
