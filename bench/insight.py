@@ -3,8 +3,8 @@ journey report over interactions, each against a bare pandas floor measured in t
 
     python -m bench.insight [--purchases 1000000] [--report-rows 10000000] [--customers 200000]
 
-- **tripwires**: ``flag_disengaging`` (read purchases, RFM quintiles and segments, each
-  customer's median interval, the flags, their events through intake) over ``--purchases``
+- **tripwires**: ``flag_disengaging`` (read purchases, RFM quintiles and segments, the
+  purchase model fitted on everyone, the flags, their events through intake) over ``--purchases``
   ``order.placed`` events; floor: the same read, reduced by a bare group-by (count, sum, max).
 - **journey report**: ``touchline.reports.journey.build_report`` over ``--report-rows``
   interaction rows (bench/preferences.py's generator); floor: touches and interactions read
@@ -204,7 +204,7 @@ def run(purchases: int, report_rows: int, customers: int, workdir: Path) -> dict
                 result["purchases"] = generate_purchases(url, customers, purchases)
             with console.status("floor: the same read of purchases, a bare pandas group-by"):
                 result["tripwire_floor"] = run_phase("tripwire_floor", url, workdir)
-            with console.status("tripwires: RFM, intervals, flags through intake"):
+            with console.status("tripwires: RFM, purchase model, flags through intake"):
                 result["tripwires"] = run_phase("tripwires", url, workdir)
     if report_rows:
         with database("sqlite", workdir) as url:
@@ -235,7 +235,7 @@ def report(result: dict[str, Any]) -> None:
     if "purchases" in result:
         n, floor = result["purchases"]["purchases"], result["tripwire_floor"]
         _row(table, f"floor: read {n:,} purchases, bare group-by", floor, floor, n)
-        _row(table, "tripwires: RFM + intervals + flags via intake", result["tripwires"], floor, n)
+        _row(table, "tripwires: RFM + model + flags via intake", result["tripwires"], floor, n)
     if "interactions" in result:
         n, floor = result["interactions"]["interactions"], result["report_floor"]
         _row(table, f"floor: {n:,} interactions ⋈ touches, bare group-by", floor, floor, n)
