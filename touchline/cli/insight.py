@@ -131,6 +131,8 @@ def _run_tripwires(as_of: str | None, dry_run: bool, csv: Path | None) -> None:
         write_csv(flags_frame(report.flags), csv)
         out.print(f"[green]✓[/] {len(report.flags):,} flags with their evidence → {csv}")
     model = report.model
+    if report.not_fitted:
+        out.print(f"[yellow]![/] no purchase model yet: {escape(report.not_fitted)}")
     if model is not None:
         out.print(
             f"purchase model (MBG/NBD) fitted on {model.customers:,} customers: "

@@ -178,8 +178,11 @@ def fit(x: object, t_x: object, T: object, *, max_iterations: int = 500) -> Purc
         raise ModelFitError("no customers with a purchase: nothing to fit the model on")
     if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > T + 1e-9):
         raise ModelFitError("each customer needs 0 <= t_x <= T and x >= 0")
-    if float(T.max()) <= 0:
-        raise ModelFitError("every purchase is on the as-of day: no time to learn a rhythm from")
+    if float(T.max()) < 1.0:
+        raise ModelFitError(
+            "every purchase is on the as-of day (less than a day of history): no time to learn "
+            "a rhythm from"
+        )
     ux, ut, uT, weight = summarise(x, t_x, T)
     # Start from a rate near the observed one (repeat orders per day observed) and a
     # moderate dropout: the optimiser is then a few dozen iterations from the optimum.

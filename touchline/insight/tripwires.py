@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked
+from touchline.errors import ModelFitError
 from touchline.insight.purchase_model import PurchaseModel
 from touchline.insight.purchases import read_purchases
 from touchline.insight.scores import score_customers
@@ -66,6 +67,7 @@ class TripwireReport:
     dry_run: bool = False
     seconds: float = 0.0
     model: PurchaseModel | None = None
+    not_fitted: str | None = None  # why there was no model to rank by (nothing to learn yet)
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per flag, EVIDENCE
     intake: IngestReport | None = None
 
@@ -107,7 +109,12 @@ def find_disengaging(
     report = report or TripwireReport(as_of=now)
     if purchases.empty:
         return pd.DataFrame({c: [] for c in EVIDENCE})
-    scores = score_customers(purchases, now, settings.tripwire_horizon)
+    try:
+        scores = score_customers(purchases, now, settings.tripwire_horizon)
+    except ModelFitError as exc:
+        # A new shop (every purchase today): nothing to learn yet is not a failed run.
+        report.not_fitted = str(exc)
+        return pd.DataFrame({c: [] for c in EVIDENCE})
     report.model = scores.model
     table = scores.table
     report.customers = len(table)

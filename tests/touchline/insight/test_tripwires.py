@@ -189,3 +189,13 @@ def test_the_commands_print_segments_flags_and_export_them(
     again = CliRunner().invoke(app, ["insight", "tripwires", *as_of, "--dry-run"])
     assert f"would flag 0 ({len(rows)} flagged before for the same silence)" in again.output
     reset_settings_cache()
+
+
+def test_a_shop_whose_purchases_are_all_today_flags_nobody_and_says_why(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    ingest(sqlite_db, [(None, order("c1", 0, 50.0, 0)), (None, order("c2", 0, 20.0, 0))],
+           now=START, source="test")  # fmt: skip
+    report = flag_disengaging(sqlite_db, START, settings_for(sqlite_db, tmp_path))
+    assert report.flags.empty and report.model is None
+    assert report.not_fitted is not None and "as-of day" in report.not_fitted
