@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from touchline.cli.present import console
+from touchline.cli.record_db import open_record
 from touchline.config import get_settings
-from touchline.db import Database
 
 app = typer.Typer(help="The record in other shapes.", no_args_is_help=True)
 FORMATS = ("csv", "parquet", "xes")
@@ -51,7 +51,7 @@ def eventlog(
 
             output.print(f"[red]✗[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
-    db = Database(get_settings().resolved_database_url)
+    db = open_record(get_settings())
     with output.status(f"writing {out}"):
         report = export_event_log(db, out, fmt, case=case, journey=journey)  # type: ignore[arg-type]
     output.print(
