@@ -91,9 +91,12 @@ def evidence_words(row: pd.Series, horizon: timedelta) -> str:
         if int(row["order_days"]) == 1
         else f"the last order, usually every {float(gap):.0f}"
     )
+    expected, active = float(row["expected_orders_in_horizon"]), float(row["p_active"])
+    # Rounded to nothing, "0.00 orders" and "0% active" read as certainty; they are not.
+    orders = "< 0.01" if expected < 0.005 else f"{expected:.2f}"
+    likely = "< 1%" if active < 0.005 else f"{active:.0%}"
     return (
-        f"{float(row['expected_orders_in_horizon']):.2f} orders expected {horizon_words(horizon)}; "
-        f"{float(row['p_active']):.0%} likely still active; "
+        f"{orders} orders expected {horizon_words(horizon)}; {likely} likely still active; "
         f"{since} day{'s' if since != 1 else ''} since {rhythm}"
     )
 

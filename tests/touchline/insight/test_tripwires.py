@@ -199,3 +199,23 @@ def test_a_shop_whose_purchases_are_all_today_flags_nobody_and_says_why(
     report = flag_disengaging(sqlite_db, START, settings_for(sqlite_db, tmp_path))
     assert report.flags.empty and report.model is None
     assert report.not_fitted is not None and "as-of day" in report.not_fitted
+
+
+def test_the_evidence_reads_as_a_marketer_would_say_it() -> None:
+    import pandas as pd
+
+    from touchline.insight.tripwires import evidence_words
+
+    row = pd.Series({"expected_orders_in_horizon": 0.0812, "p_active": 0.41,
+                     "days_since_last_order": 95.4, "usual_days_between_orders": 30.2,
+                     "order_days": 6})  # fmt: skip
+    assert evidence_words(row, timedelta(days=90)) == (
+        "0.08 orders expected next quarter; 41% likely still active; "
+        "95 days since the last order, usually every 30"
+    )
+    gone = row.copy()
+    gone[["expected_orders_in_horizon", "p_active", "order_days"]] = [0.0001, 0.001, 1]
+    assert evidence_words(gone, timedelta(days=45)) == (
+        "< 0.01 orders expected in the next 45 days; < 1% likely still active; "
+        "95 days since the only order so far"
+    )
