@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,7 +81,7 @@ def horizon_words(horizon: timedelta) -> str:
     return f"in the next {days:g} days"
 
 
-def evidence_words(row: pd.Series, horizon: timedelta) -> str:
+def evidence_words(row: Mapping[str, Any], horizon: timedelta) -> str:
     """'0.08 orders expected next quarter; 41% likely still active; 95 days since the last
     order, usually every 30' — what a marketer reads."""
     since = math.floor(float(row["days_since_last_order"]))
@@ -131,22 +131,27 @@ def find_disengaging(
         below |= table["expected_orders_in_horizon"] < settings.tripwire_expected_orders_below
     flags = table[below].sort_values(["p_active", "spent"], ascending=[True, False]).copy()
     report.at_risk = len(flags)
+    # Plain dicts, not iterrows: a first run can flag tens of thousands (iterrows took ~16 s
+    # for 47,000 flags).
+    needed = ["expected_orders_in_horizon", "p_active", "days_since_last_order",
+              "usual_days_between_orders", "order_days"]  # fmt: skip
     flags["evidence"] = [
-        evidence_words(row, settings.tripwire_horizon) for _, row in flags.iterrows()
+        evidence_words(row, settings.tripwire_horizon) for row in flags[needed].to_dict("records")
     ]
     return flags[list(EVIDENCE)]
 
 
 def event_id(customer_id: str, silent_since: datetime) -> str:
     """The same customer and the same silence: the same id, whatever day the run is."""
-    stamp = pd.Timestamp(silent_since).tz_convert("UTC").isoformat()
+    stamp = silent_since if isinstance(silent_since, pd.Timestamp) else pd.Timestamp(silent_since)
+    stamp = stamp.tz_convert("UTC").isoformat()
     return f"disengaging:{uuid.uuid5(_NAMESPACE, customer_id + chr(31) + stamp)}"
 
 
 def disengaging_events(flags: pd.DataFrame, now: datetime) -> list[dict[str, Any]]:
     """``customer.disengaging`` events, evidence in the payload (plain JSON values)."""
     events = []
-    for customer_id, row in flags.iterrows():
+    for customer_id, row in zip(flags.index, flags.to_dict("records"), strict=True):
         gap = row["usual_days_between_orders"]
         payload = {
             "evidence": str(row["evidence"]),
