@@ -43,6 +43,10 @@ class SandboxClient:
             "/_sandbox/x/inbound", {"from_handle": from_handle, "text": text, "kind": kind}
         )
 
+    def request_log(self) -> list[dict[str, Any]]:
+        """Each send request's arrival and answer (epoch seconds) and status."""
+        return self._get("/_sandbox/requests")
+
     def stats(self) -> dict[str, Any]:
         return self._get("/_sandbox/stats")
 

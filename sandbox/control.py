@@ -49,6 +49,9 @@ def routes(sandbox: Sandbox, http: Callable[[], httpx.AsyncClient]) -> list[Rout
             return bad(str(exc))
         return JSONResponse(result)
 
+    async def request_log(request: Request) -> Response:
+        return JSONResponse(_filter(sandbox.request_log, request))
+
     async def stats(_: Request) -> Response:
         return JSONResponse(sandbox.stats())
 
@@ -154,6 +157,7 @@ def routes(sandbox: Sandbox, http: Callable[[], httpx.AsyncClient]) -> list[Rout
         Route("/_sandbox/x/direct_messages", direct_messages, methods=["GET"]),
         Route("/_sandbox/x/inbound", x_inbound, methods=["POST"]),
         Route("/_sandbox/stats", stats, methods=["GET"]),
+        Route("/_sandbox/requests", request_log, methods=["GET"]),
         Route("/_sandbox/config", config, methods=["GET"]),
         Route("/_sandbox/config", settings, methods=["POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),

@@ -58,6 +58,15 @@ def too_many_requests(limit: int, reset: int) -> Response:
 
 def routes(sandbox: Sandbox) -> list[Route]:
     async def mail_send(request: Request) -> Response:
+        started = time.time()
+        response = await _mail_send(request)
+        sandbox.request_log.append(
+            {"provider": "sendgrid", "started": started, "answered": time.time(),
+             "status": response.status_code}
+        )  # fmt: skip
+        return response
+
+    async def _mail_send(request: Request) -> Response:
         raw = await request.body()  # a real server has the request before it is slow
         faults = sandbox.faults["sendgrid"]
         fault, delay = faults.decide()

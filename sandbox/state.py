@@ -121,6 +121,9 @@ class Sandbox:
         self.sms: list[dict[str, Any]] = []
         self.sms_by_sid: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()  # per provider, every request
+        # When each send request arrived and was answered (epoch seconds): what a test
+        # compares with the moment a journey's pause was committed.
+        self.request_log: list[dict[str, Any]] = []
         self.attempts_by_touch: Counter[tuple[str, str]] = Counter()
         self.accepted_by_touch: Counter[tuple[str, str]] = Counter()
         self.email_suppressions: dict[str, str] = {}  # address -> reason (dropped on send)
@@ -175,6 +178,7 @@ class Sandbox:
     def reset(self) -> None:
         self.generation += 1
         self.emails.clear()
+        self.request_log.clear()
         self.sms.clear()
         self.sms_by_sid.clear()
         self.requests.clear()

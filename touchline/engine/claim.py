@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from touchline.lifecycle.states import halted_keys_query
 from touchline.record import Enrollment
 from touchline.record.enrollments import ACTIVE
 
@@ -26,6 +27,8 @@ def claim_due(
             Enrollment.status == ACTIVE,
             Enrollment.next_action_at <= now,
             or_(Enrollment.lease_expires_at.is_(None), Enrollment.lease_expires_at < now),
+            # A paused (or stopped --exit) journey's enrollments hold where they are.
+            Enrollment.journey_key.not_in(halted_keys_query()),
         )
         .order_by(Enrollment.next_action_at)
         .limit(limit)
@@ -72,6 +75,7 @@ def any_due(session: Session, now: datetime) -> bool:
             Enrollment.status == ACTIVE,
             Enrollment.next_action_at <= now,
             or_(Enrollment.lease_expires_at.is_(None), Enrollment.lease_expires_at < now),
+            Enrollment.journey_key.not_in(halted_keys_query()),
         )
         .limit(1)
     )

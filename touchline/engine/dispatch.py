@@ -29,6 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from channels import (
@@ -73,6 +74,16 @@ class DeadlineDeferred(TransientChannelError):
     being sent."""
 
 
+class HaltDeferred(TransientChannelError):
+    """Not sent: the journey was paused (or stopped) before this request could start. The
+    provider never saw it; the enrollment holds at this step until the journey resumes."""
+
+
+# Called right before each provider request; yields why it must not start (None: go
+# ahead), and is held until the request is answered (touchline.lifecycle.fence).
+Halt = Callable[[], AbstractContextManager[str | None]]
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 4
@@ -96,16 +107,20 @@ def dispatch(
     sleep: Callable[[float], None] = time.sleep,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    halt: Halt | None = None,
 ) -> list[DispatchResult]:
     """Send every message; results in the order given. ``concurrency`` is the number of
     requests in flight per provider (the limiter may cap it lower). Without a ``limiter``
     there is no rate limit, and the provider's back-off is still honoured, waiting through
     ``sleep``. No request starts, and no wait is begun, after ``deadline`` (``clock()``
-    seconds): those messages return unsent, for a later run."""
+    seconds): those messages return unsent, for a later run. ``halt`` is consulted right
+    before each request starts, and held while it runs: once it names a reason, no request
+    starts and the rest return unsent with a :class:`HaltDeferred`."""
     if not outgoing:
         return []
     limiter = limiter or RateLimiter(sleep=sleep)
     aborted: dict[str, threading.Event] = defaultdict(threading.Event)
+    halted: list[str] = []  # the reason, once a gate said so: the rest need not ask again
     local = threading.local()
 
     def send_one(item: Outgoing) -> DispatchResult:
@@ -131,25 +146,36 @@ def dispatch(
                         provider=provider,
                     )
                     return DispatchResult(item.touch_id, item.channel, None, error, attempts)
-                attempts += 1
-                try:
-                    receipt = channel.send(item.message)
-                    return DispatchResult(item.touch_id, item.channel, receipt, None, attempts)
-                except ProviderConfigurationError as exc:
-                    aborted[provider].set()
-                    return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
-                except PermanentChannelError as exc:
-                    return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
-                except TransientChannelError as exc:
-                    last = exc
-                except Exception as exc:
-                    # Something the channel did not classify (a truncated read, a proxy's
-                    # HTML page). The request may have been processed: in doubt, like a
-                    # timeout. Raising instead would throw away every other result of the
-                    # batch, including messages the providers accepted.
-                    last = TransientChannelError(
-                        f"unexpected error: {exc!r}", provider=provider, status=None
-                    )
+                with halt() if halt is not None and not halted else nullcontext(None) as why:
+                    why = why or (halted[0] if halted else None)
+                    if why is not None:
+                        halted[:1] = [why]
+                        # Earlier attempts (if any) were answered with an error: the
+                        # provider processed none of them.
+                        return DispatchResult(
+                            item.touch_id, item.channel, None,
+                            HaltDeferred(f"not sent: {why}", provider=provider), attempts,
+                        )  # fmt: skip
+                    attempts += 1
+                    try:
+                        receipt = channel.send(item.message)
+                        return DispatchResult(item.touch_id, item.channel, receipt, None, attempts)
+                    except ProviderConfigurationError as exc:
+                        aborted[provider].set()
+                        return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
+                    except PermanentChannelError as exc:
+                        return DispatchResult(item.touch_id, item.channel, None, exc, attempts)
+                    except TransientChannelError as exc:
+                        last = exc
+                    except Exception as exc:
+                        # Something the channel did not classify (a truncated read, a
+                        # proxy's HTML page). The request may have been processed: in
+                        # doubt, like a timeout. Raising instead would throw away every
+                        # other result of the batch, including messages the providers
+                        # accepted.
+                        last = TransientChannelError(
+                            f"unexpected error: {exc!r}", provider=provider, status=None
+                        )
             if last.status is None or attempts >= retry.max_attempts:
                 # No answer (in doubt: the next run asks the provider), or no tries left.
                 return DispatchResult(item.touch_id, item.channel, None, last, attempts)

@@ -23,10 +23,14 @@ from touchline.db import chunked, insert_ignoring_duplicates
 from touchline.engine.conditions import holds
 from touchline.engine.steps.branch import customer_attributes
 from touchline.journeys.model import JourneyDefinition, WaitStep
+from touchline.lifecycle.states import standings
 from touchline.record import Enrollment, Interaction
 from touchline.record.enrollments import ACTIVE, EXITED
 
 CONVERTED = "converted"
+# A triggering event that enrolled nobody because the journey was not live (paused,
+# stopped…): recorded, so nothing is lost and reports show it.
+NOT_ENROLLED = "not_enrolled"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class EnrollReport:
     exited: int = 0
     converted: int = 0
     not_reentered: int = 0
+    not_enrolled: int = 0  # the journey was paused, stopped, archived or a draft
 
 
 def process_events(
@@ -84,8 +89,14 @@ def _enroll(
     report: EnrollReport,
 ) -> None:
     rows: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     attributes: dict[str, dict[str, Any]] | None = None
-    for journey in (j for j in journeys if j.newest):
+    newest = [j for j in journeys if j.newest]
+    refusals = {
+        key: s.entry_refusal
+        for key, s in standings(session, {j.definition.key for j in newest}).items()
+    }
+    for journey in newest:
         definition = journey.definition
         triggering = sorted(
             (e for e in events if e.type == definition.trigger.event), key=lambda e: e.occurred_at
@@ -103,6 +114,9 @@ def _enroll(
                 )
             ]
         if not triggering:
+            continue
+        if (refusal := refusals.get(definition.key)) is not None:
+            refused.extend(_not_enrolled(definition.key, e, refusal, now) for e in triggering)
             continue
         last_entry = last_entries(session, definition, {e.customer_id for e in triggering})
         for event in triggering:
@@ -134,6 +148,29 @@ def _enroll(
     )
     report.enrolled += len(inserted)
     report.not_reentered += len(rows) - len(inserted)
+    report.not_enrolled += len(
+        insert_ignoring_duplicates(
+            session, Interaction, refused, conflict_columns=["id"], returning="id"
+        )
+    )
+
+
+def _not_enrolled(
+    journey_key: str, event: StoredEvent, reason: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": ids.interaction_id(NOT_ENROLLED, journey_key, event.id),
+        "touch_id": None,
+        "customer_id": event.customer_id,
+        "kind": NOT_ENROLLED,
+        "channel": None,
+        "provider": None,
+        "provider_message_id": None,
+        "occurred_at": event.occurred_at,
+        "recorded_at": now,
+        "detail": {"journey": journey_key, "event_id": event.id, "event_type": event.type,
+                   "reason": reason},
+    }  # fmt: skip
 
 
 def enrollment_row(

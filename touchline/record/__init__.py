@@ -7,6 +7,7 @@ from touchline.record.enrollments import Enrollment
 from touchline.record.events import Event
 from touchline.record.journeys import Journey
 from touchline.record.launches import Launch
+from touchline.record.lifecycle import JourneyState, JourneyStateChange, ProofSend
 from touchline.record.privacy import PrivacyAudit
 from touchline.record.suppressions import Suppression
 from touchline.record.touches import Interaction, Touch
@@ -21,9 +22,12 @@ __all__ = [
     "Identity",
     "Interaction",
     "Journey",
+    "JourneyState",
+    "JourneyStateChange",
     "Launch",
     "Preference",
     "PrivacyAudit",
+    "ProofSend",
     "Suppression",
     "TimingEffectiveness",
     "Touch",

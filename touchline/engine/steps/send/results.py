@@ -11,11 +11,12 @@ from sqlalchemy import delete
 from channels import PermanentChannelError, ProviderConfigurationError, TransientChannelError
 from preference_center.ledger import record_provider_opt_outs
 from touchline.db import chunked, insert_ignoring_duplicates
-from touchline.engine.dispatch import DispatchResult, RetryPolicy, dispatch
+from touchline.engine.dispatch import DispatchResult, HaltDeferred, RetryPolicy, dispatch
 from touchline.engine.reconcile import marker_rows
 from touchline.engine.steps.send.batch import SendBatch
 from touchline.engine.steps.send.render import Outbox
 from touchline.engine.transitions import Park
+from touchline.lifecycle.fence import journey_gate
 from touchline.record import Enrollment, Interaction
 from touchline.record.touches import FAILED, SENT
 
@@ -51,6 +52,10 @@ def send_all(batch: SendBatch, outbox: Outbox) -> list[DispatchResult]:
         # Well inside the lease: once it expires another worker may claim these
         # enrollments, and it must not find a message of ours still on its way.
         deadline=time.monotonic() + settings.lease_seconds * 0.5,
+        # Read right before each request: a pause committed anywhere stops the rest.
+        halt=journey_gate(
+            batch.engine.db, batch.journey.key, pool_size=settings.dispatch_concurrency
+        ),
     )
 
 
@@ -65,7 +70,11 @@ def record_results(batch: SendBatch, outbox: Outbox, results: list[DispatchResul
     for result in results:
         enrollment = outbox.by_touch[result.touch_id]
         error = result.error
-        if result.not_attempted or (error is not None and error.status is not None):
+        if (
+            result.not_attempted
+            or isinstance(error, HaltDeferred)
+            or (error is not None and error.status is not None)
+        ):
             not_processed.append(marker_of[result.touch_id])
         if result.receipt is not None:
             _sent(batch, outbox, enrollment, result)
@@ -97,6 +106,13 @@ def _later(batch: SendBatch, enrollment: Enrollment, result: DispatchResult) -> 
     outage that outlasted the quick retries); False when the failure is final."""
     settings, error = batch.engine.settings, result.error
     retry_at = batch.now + timedelta(seconds=settings.dispatch_retry_later)
+    if isinstance(error, HaltDeferred):
+        # Held at this step: due at once, but no claim takes it while the journey is
+        # halted; on resume the next run sends it.
+        why = error.message.removeprefix("not sent: ")
+        batch.transitions[enrollment.id] = Park(batch.now, why)
+        batch.count(result.channel, "held", why)
+        return True
     if result.not_attempted or isinstance(error, ProviderConfigurationError):
         # It stays pending until an operator fixes the configuration (or the provider's
         # pace allows), and the next run sends it.
