@@ -215,7 +215,7 @@ def _end_active(session: Session, journey_key: str, reason: str, now: datetime) 
             end_reason=f"journey stopped: {reason}"[:500],
             updated_at=now,
             revision=table.revision + 1,
-        )  # fmt: skip
+        )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -74,7 +74,7 @@ def journey_status(session: Session, now: datetime, key: str | None = None) -> l
             Touch.journey_key.in_(keys),
             Interaction.kind.in_([SENT, FAILED]),
             Interaction.occurred_at >= today,
-        )  # fmt: skip
+        )
         .group_by(Touch.journey_key, Interaction.kind, Interaction.channel)
     ):
         if kind == SENT:
@@ -91,7 +91,7 @@ def journey_status(session: Session, now: datetime, key: str | None = None) -> l
             Interaction.touch_id.is_(None),
             Interaction.kind.in_([CONVERTED, NOT_ENROLLED]),
             journey_of.in_(keys),
-        )  # fmt: skip
+        )
         .group_by(journey_of, Interaction.kind, Interaction.occurred_at >= today)
     ):
         status = statuses[jkey]
