@@ -11,10 +11,10 @@ import os
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -226,6 +226,18 @@ class Settings(BaseSettings):
     # --- company identity printed in every marketing message --------------------------------
     company_name: str = "Touchline Outfitters"
     company_postal_address: str = "12 Market Street, Springfield, IL 62701, USA"
+
+    # --- proofs (touchline journeys proof) ----------------------------------------------
+    # The team's own addresses: emails, +E.164 phones, whatsapp:+E.164, @handles. A proof to
+    # anything else is refused. Comma-separated in the environment.
+    proof_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("proof_addresses", mode="before")
+    @classmethod
+    def _proof_list(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator(
         "marketing_cap_window",

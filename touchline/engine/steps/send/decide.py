@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from preference_center import CustomerProfile, SendRequest, decide, load_profiles
-from preference_center.decision import Decision, Reason
+from preference_center.decision import Decision, DecisionPolicy, Reason
 from preference_center.profile import WHATSAPP_SESSION
 from touchline.content import TemplateCatalog
 from touchline.db import insert_ignoring_duplicates
@@ -68,9 +70,23 @@ def sort_due(batch: SendBatch) -> None:
 def _decision_profiles(
     batch: SendBatch, request: SendRequest, customers: set[str]
 ) -> dict[str, CustomerProfile]:
-    policy, now, marketing = batch.engine.policy, batch.now, batch.journey.purpose == "marketing"
+    return decision_profiles(
+        batch.session, batch.engine.policy, batch.journey, request, customers, batch.now
+    )
+
+
+def decision_profiles(
+    session: Session,
+    policy: DecisionPolicy,
+    journey: JourneyDefinition,
+    request: SendRequest,
+    customers: set[str],
+    now: datetime,
+) -> dict[str, CustomerProfile]:
+    """The profiles a decision for ``request`` needs (also used by previews)."""
+    marketing = journey.purpose == "marketing"
     return load_profiles(
-        batch.session,
+        session,
         customers,
         learned=request.policy == "best" or request.best_within is not None,
         marketing_since=now - policy.cap_window if marketing and policy.marketing_cap else None,
