@@ -45,6 +45,9 @@ def _register() -> None:
     api = typer.Typer(help="Touchline's HTTP API.", no_args_is_help=True)
     api.command("serve")(run.api_serve)
     app.add_typer(api, name="api")
+    from touchline.cli import journey_control
+
+    journey_control.register(journeys.app)
 
 
 _register()
