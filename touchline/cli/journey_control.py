@@ -257,5 +257,3 @@ def proof(
 def register(app: typer.Typer) -> None:
     for command in (pause, resume, stop, archive, status, history, preview, proof):
         app.command(command.__name__)(command)
-
-

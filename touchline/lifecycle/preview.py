@@ -131,9 +131,9 @@ def preview_step(
     locale: str | None,
 ) -> StepPreview:
     request = send_request(renderer.catalog, journey, step)
-    profile = decision_profiles(
-        session, renderer.policy, journey, request, {customer_id}, now
-    ).get(customer_id) or CustomerProfile(customer_id)
+    profile = decision_profiles(session, renderer.policy, journey, request, {customer_id}, now).get(
+        customer_id
+    ) or CustomerProfile(customer_id)
     enrollment = _enrollment(session, journey, journey_id, version, customer_id, now)
     decision = (
         held_out(now) if enrollment.holdout else decide(profile, request, now, renderer.policy)
@@ -203,8 +203,11 @@ def _enrollment(
     the template as they will at send time), else one as if they entered now."""
     own = session.execute(
         select(Enrollment)
-        .where(Enrollment.journey_key == journey.key, Enrollment.customer_id == customer_id,
-               Enrollment.status == ACTIVE)  # fmt: skip
+        .where(
+            Enrollment.journey_key == journey.key,
+            Enrollment.customer_id == customer_id,
+            Enrollment.status == ACTIVE,
+        )
         .order_by(Enrollment.entered_at.desc())
         .limit(1)
     ).scalar_one_or_none()

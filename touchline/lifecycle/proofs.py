@@ -79,7 +79,7 @@ def send_proofs(
     check_proof_list(addresses, engine.settings.proof_addresses)
     wanted = [(a.strip(), channel_of(a.strip())) for a in addresses]
     renderer = Renderer(engine.settings, engine.catalog, engine.policy)
-    journey, version, previews = preview(
+    _journey, version, previews = preview(
         engine.db, renderer, journey_key, now, step_id=step_id, customer_id=customer_id,
         sample=1, locale=locale,
     )  # fmt: skip

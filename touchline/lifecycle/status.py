@@ -84,22 +84,32 @@ def journey_status(session: Session, now: datetime, key: str | None = None) -> l
     for (jkey, channel), count in sent.items():
         statuses[jkey].sent_today[channel] = count
 
-    journey_of = Interaction.detail["journey"].as_string()
-    for jkey, kind, recent, count in session.execute(
-        select(journey_of, Interaction.kind, Interaction.occurred_at >= today, func.count())
+    # Through a subquery: PostgreSQL would not match the JSON path's two bound parameters
+    # in SELECT and GROUP BY.
+    rows = (
+        select(
+            Interaction.detail["journey"].as_string().label("journey"),
+            Interaction.kind,
+            Interaction.occurred_at,
+        )
         .where(
             Interaction.touch_id.is_(None),
             Interaction.kind.in_([CONVERTED, NOT_ENROLLED]),
-            journey_of.in_(keys),
         )
-        .group_by(journey_of, Interaction.kind, Interaction.occurred_at >= today)
+        .subquery()
+    )
+    for jkey, kind, total, recent in session.execute(
+        select(
+            rows.c.journey, rows.c.kind, func.count(), func.sum(_flag(rows.c.occurred_at >= today))
+        )
+        .where(rows.c.journey.in_(keys))
+        .group_by(rows.c.journey, rows.c.kind)
     ):
         status = statuses[jkey]
         if kind == CONVERTED:
-            status.conversions += count
-            status.conversions_today += count if recent else 0
-        elif recent:
-            status.not_enrolled_today += count
+            status.conversions, status.conversions_today = total, int(recent or 0)
+        else:
+            status.not_enrolled_today = int(recent or 0)
     return list(statuses.values())
 
 
