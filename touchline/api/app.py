@@ -45,6 +45,9 @@ def create_app(
     app.include_router(timeline.router)
     app.include_router(events.router)
     app.include_router(customers.router)
+    from touchline.api import journeys
+
+    app.include_router(journeys.router)
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"])

@@ -33,7 +33,7 @@ def _change(journey: str, to: str, reason: str, by: str | None, mode: str | None
     try:
         change = change_state(_db(), journey, to, reason=reason, who=_who(by),
                               now=SystemClock().now(), stop_mode=mode)  # fmt: skip
-    except LifecycleError as exc:
+    except (LifecycleError, JourneyNotFoundError) as exc:
         console().print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     mode_text = f" ({change.stop_mode})" if change.stop_mode else ""

@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from touchline.db import Database, insert_ignoring_duplicates
-from touchline.errors import TouchlineError
+from touchline.errors import JourneyNotFoundError, TouchlineError
 from touchline.record import Enrollment, Journey, JourneyState, JourneyStateChange
 from touchline.record.enrollments import ACTIVE, EXITED
 
@@ -165,7 +165,7 @@ def change_state(
         raise LifecycleError("a stop is either --drain (in-flight finish) or --exit (end them now)")
     with db.session() as session:
         if session.execute(select(Journey.id).where(Journey.key == journey_key)).first() is None:
-            raise LifecycleError(f"no published journey '{journey_key}'")
+            raise JourneyNotFoundError(f"no published journey '{journey_key}'")
     ensure_state_row(db, journey_key, now)
     with db.session() as session, exclusive(db, journey_key, session):
         # Waits for every request in flight (each holds the fence shared) and queues every

@@ -23,6 +23,7 @@ from touchline.content import TemplateCatalog
 from touchline.db import Database
 from touchline.engine import Engine
 from touchline.engine.enroll import NOT_ENROLLED
+from touchline.errors import JourneyNotFoundError
 from touchline.lifecycle.states import (
     ARCHIVED,
     DRAIN,
@@ -158,7 +159,7 @@ def test_changes_that_make_no_sense_are_refused_with_the_way_out(
         change(db, PAUSED, "  ")
     with pytest.raises(LifecycleError, match=r"--drain .* or --exit"):
         change(db, STOPPED, "x")
-    with pytest.raises(LifecycleError, match="no published journey 'nope'"):
+    with pytest.raises(JourneyNotFoundError, match="no published journey 'nope'"):
         change_state(db, "nope", PAUSED, reason="x", who="me", now=START)
     change(db, STOPPED, "first drain", DRAIN)
     change(db, STOPPED, "drain too slow", EXIT)  # drain → exit is allowed, not back
