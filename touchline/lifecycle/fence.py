@@ -26,12 +26,13 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from touchline.db import Database
@@ -54,6 +55,12 @@ def journey_gate(db: Database, journey_key: str, *, pool_size: int = 32) -> Gate
     return _sqlite_gate(db, journey_key)
 
 
+def unreadable(exc: Exception) -> str:
+    """The reason given when the state cannot be read: not sending is the safe answer (the
+    journey may have been paused); the enrollments hold and the next run tries again."""
+    return f"journey state unreadable ({type(exc).__name__})"
+
+
 def _postgres_gate(engine: Engine, journey_key: str) -> Gate:
     query = select(JourneyState.state, JourneyState.stop_mode).where(
         JourneyState.journey_key == journey_key
@@ -64,12 +71,29 @@ def _postgres_gate(engine: Engine, journey_key: str) -> Gate:
 
     @contextmanager
     def gate() -> Iterator[str | None]:
-        with engine.connect() as conn, conn.begin():
-            conn.execute(lock)
-            # Read after the lock: READ COMMITTED takes this statement's snapshot now, so a
-            # change committed while we waited is seen.
-            row = conn.execute(query).first()
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            yield unreadable(exc)
+            return
+        try:
+            try:
+                conn.execute(lock)  # begins the transaction that holds it
+                # Read after the lock: READ COMMITTED takes this statement's snapshot now,
+                # so a change committed while we waited is seen.
+                row = conn.execute(query).first()
+            except SQLAlchemyError as exc:
+                yield unreadable(exc)
+                return
             yield halt_reason(*row) if row else None
+        finally:
+            # Ends the transaction, which releases the lock. A connection lost while the
+            # request ran must not cost the request's result: PostgreSQL released the
+            # lock with the session anyway.
+            with suppress(SQLAlchemyError):
+                conn.rollback()
+            with suppress(SQLAlchemyError):
+                conn.close()
 
     return gate
 
@@ -83,9 +107,14 @@ def _sqlite_gate(db: Database, journey_key: str) -> Gate:
     @contextmanager
     def gate() -> Iterator[str | None]:
         with _shared(paths):
-            # The connection goes back before the request: no read transaction stays open.
-            with db.engine.connect() as conn:
-                row = conn.execute(query).first()
+            try:
+                # The connection goes back before the request: no read transaction stays
+                # open while it runs.
+                with db.engine.connect() as conn:
+                    row = conn.execute(query).first()
+            except SQLAlchemyError as exc:
+                yield unreadable(exc)
+                return
             yield halt_reason(*row) if row else None
 
     return gate

@@ -10,15 +10,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
+from channels import EmailMessage, build_channels
 from sandbox import SandboxClient, SandboxServer
 from tests.conftest import START
 from tests.touchline.engine.test_language import advance, customer, journey, send
+from touchline.config import Settings
 from touchline.content import TemplateCatalog
 from touchline.db import Database
 from touchline.engine import Engine
+from touchline.engine.dispatch import HaltDeferred, Outgoing, RetryPolicy, dispatch
 from touchline.launch import launch
+from touchline.lifecycle.fence import _postgres_gate
 from touchline.lifecycle.states import LIVE, PAUSED, change_state
 from touchline.record import Enrollment, Interaction, JourneyStateChange, Touch
 from touchline.record.enrollments import ACTIVE
@@ -104,3 +108,21 @@ def test_no_request_starts_after_the_pause_is_committed(
     with db.session() as session:
         assert session.scalar(select(func.count()).where(Interaction.kind == SENT)) == COUNT
         assert session.scalar(select(func.count()).select_from(Touch)) == COUNT
+
+
+def test_a_state_that_cannot_be_read_sends_nothing(
+    settings: Settings, sandbox_client: SandboxClient
+) -> None:
+    """The safe answer when the fence cannot read the journey's state (the database is
+    gone): not sending — the journey may have been paused. Nothing reaches the provider."""
+    broken = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none",
+                           connect_args={"connect_timeout": 2})  # fmt: skip
+    outgoing = [
+        Outgoing(f"t{i}", "email", EmailMessage(f"t{i}", f"c{i}@example.com", "s", "h", "t"))
+        for i in range(5)
+    ]
+    results = dispatch(build_channels(settings), outgoing, concurrency=2,
+                       retry=RetryPolicy(), halt=_postgres_gate(broken, "blast"))  # fmt: skip
+    assert all(isinstance(r.error, HaltDeferred) and r.not_attempted for r in results)
+    assert "journey state unreadable (OperationalError)" in results[0].error.message
+    assert sandbox_client.request_log() == []
