@@ -6,7 +6,7 @@ start live, as they were. ``journey_state_change``: who changed it, when and why
 ``proof_send``: messages sent to the team's proof list, apart from touches.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006 (written against 0005; re-chained after privacy's 0006 reached main)
 Create Date: 2026-12-05
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
