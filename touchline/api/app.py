@@ -17,7 +17,7 @@ from touchline.api import (
 from touchline.api.deps import ApiState, sendgrid_public_key
 from touchline.api.errors import install_error_handlers
 from touchline.clock import Clock, SystemClock
-from touchline.config import Settings, get_settings
+from touchline.config import Settings, check_production, get_settings
 from touchline.db import Database
 
 
@@ -25,6 +25,8 @@ def create_app(
     settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
+    # Before anything listens: production with a sandbox secret would accept forged input.
+    check_production(settings, "the API")
     app = FastAPI(
         title="Touchline",
         version="0.1.0",

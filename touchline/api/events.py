@@ -20,12 +20,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from touchline.api.auth import require_operator
+from touchline.api.auth import require_events_sender
 from touchline.api.deps import ApiState, state
 from touchline.intake.ingest import ingest
 from touchline.intake.schema import MAX_EVENT_BYTES, parse_event
 
-router = APIRouter(tags=["events"], dependencies=[Depends(require_operator)])
+router = APIRouter(tags=["events"], dependencies=[Depends(require_events_sender)])
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 

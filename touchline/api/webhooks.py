@@ -34,7 +34,10 @@ class WebhookReceipt(BaseModel):
 async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
     body = await request.body()
     try:
-        sendgrid_events.verify(body, request.headers, app.sendgrid_public_key)
+        sendgrid_events.verify(
+            body, request.headers, app.sendgrid_public_key, app.clock.now(),
+            app.settings.sendgrid_webhook_max_age,
+        )  # fmt: skip
         events = sendgrid_events.parse(body)
     except WebhookSignatureError as exc:
         log.warning("refused a SendGrid webhook: %s", exc)
