@@ -16,6 +16,7 @@ from touchline.api import (
 )
 from touchline.api.deps import ApiState, sendgrid_public_key
 from touchline.api.errors import install_error_handlers
+from touchline.api.guard import RequestGuard
 from touchline.clock import Clock, SystemClock
 from touchline.config import Settings, check_production, get_settings
 from touchline.db import Database
@@ -48,6 +49,8 @@ def create_app(
     app.include_router(events.router)
     app.include_router(customers.router)
     install_error_handlers(app)
+    # Outermost of ours: sizes, depth and NUL are refused before any route reads a byte.
+    app.add_middleware(RequestGuard, settings=settings)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:
