@@ -161,6 +161,6 @@ def test_nul_in_the_body_is_422_and_stores_nothing(
 def test_an_escaped_backslash_before_u0000_is_not_a_nul(api: httpx.Client) -> None:
     """The text \\u0000 (a backslash, then u0000) is six ordinary characters."""
     body = json.dumps(signup(5, payload={"x": "\\u0000"}))
-    assert '\\\\u0000' in body
+    assert "\\\\u0000" in body
     response = api.post("/events", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 202, response.text
