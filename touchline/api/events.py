@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.api.auth import require_events_sender
 from touchline.api.deps import ApiState, state
+from touchline.intake.attributes import oversized_attributes
 from touchline.intake.ingest import ingest
 from touchline.intake.schema import MAX_EVENT_BYTES, parse_event
 
@@ -62,6 +63,23 @@ def _not_json(constant: str) -> Any:
 
 def _refuse(code: int, detail: str, problems: list[dict[str, str]]) -> JSONResponse:
     return JSONResponse({"detail": detail, "problems": problems}, status_code=code)
+
+
+def _oversized_attributes(
+    app: ApiState, changes: list[tuple[int, str, dict[str, Any]]], single: bool
+) -> list[dict[str, str]]:
+    """Problems for events that would take their customer's attributes past the limit,
+    counted with what the customer already holds (ingest checks again as it stores)."""
+    with app.db.session() as session:
+        found = oversized_attributes(
+            session, [(cid, attrs) for _, cid, attrs in changes],
+            app.settings.customer_attributes_max_bytes,
+        )  # fmt: skip
+    return [
+        {"field": "profile.attributes" if single else f"events[{changes[i][0]}].profile.attributes",
+         "message": message}
+        for i, message in found.items()
+    ]  # fmt: skip
 
 
 @router.post(
@@ -114,6 +132,7 @@ async def post_events(
         return _refuse(413, f"{len(raw):,} events in one request; the limit is {MAX_BATCH:,}", [])
 
     problems: list[dict[str, str]] = []
+    attribute_changes: list[tuple[int, str, dict[str, Any]]] = []
     for index, item in enumerate(raw):
         where = "" if single else f"events[{index}]"
         size = len(json.dumps(item, separators=(",", ":")))
@@ -121,10 +140,14 @@ async def post_events(
             problems.append({"field": where or "body",
                              "message": f"the event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}"})  # fmt: skip
             continue
-        _, found = parse_event(item)
+        event, found = parse_event(item)
         for p in found:
             field = ".".join(part for part in (where, p.field) if part)
             problems.append({"field": field, "message": p.message})
+        if event is not None and event.profile is not None and event.profile.attributes:
+            attribute_changes.append((index, event.customer_id, event.profile.attributes))
+    if attribute_changes and not problems:
+        problems = await run_in_threadpool(_oversized_attributes, app, attribute_changes, single)
     if problems:
         return _refuse(422, "invalid events; nothing was stored", problems)
 

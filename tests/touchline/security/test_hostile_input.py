@@ -164,3 +164,56 @@ def test_an_escaped_backslash_before_u0000_is_not_a_nul(api: httpx.Client) -> No
     assert "\\\\u0000" in body
     response = api.post("/events", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 202, response.text
+
+
+# --- attributes ---------------------------------------------------------------------------
+
+
+def with_attributes(n: int, customer: int, **attributes: object) -> dict:
+    return {"id": f"attrs-{n}", "type": "customer.updated", "customer_id": f"c{customer}",
+            "occurred_at": START.isoformat(), "profile": {"attributes": attributes}}  # fmt: skip
+
+
+def stored_attributes(db: Database, customer_id: str) -> dict:
+    with db.session() as session:
+        return dict(session.get(Customer, customer_id).attributes)
+
+
+def test_one_events_attributes_over_the_limit_are_422(api: httpx.Client, db: Database) -> None:
+    response = api.post("/events", json=with_attributes(1, 1, bio="b" * (17 * 1024)))
+    assert response.status_code == 422
+    problem = response.json()["problems"][0]
+    assert problem["field"] == "profile.attributes"
+    assert "16,384 bytes" in problem["message"]
+    assert "bio" not in stored_attributes(db, "c1")
+
+
+def test_the_limit_is_on_the_total_a_customer_would_hold(api: httpx.Client, db: Database) -> None:
+    """Each event is small; together they would pass 16 KiB: the one that would is refused,
+    and nothing of its batch is stored."""
+    for n in range(3):
+        part = {f"note{n}": "n" * (5 * 1024)}
+        assert api.post("/events", json=with_attributes(n, 1, **part)).status_code == 202
+    batch = {"events": [signup(7), with_attributes(3, 1, note3="n" * (5 * 1024))]}
+    response = api.post("/events", json=batch)
+    assert response.status_code == 422, response.text
+    assert response.json()["problems"][0]["field"] == "events[1].profile.attributes"
+    assert set(stored_attributes(db, "c1")) == {"note0", "note1", "note2"}
+    assert count(db, Customer) == 1  # c7's signup was not stored either
+    # Replacing a value rather than adding one stays within the limit.
+    again = with_attributes(4, 1, note0="short")
+    assert api.post("/events", json=again).status_code == 202
+
+
+def test_file_intake_rejects_the_event_that_would_pass_the_limit(
+    db: Database, settings: Settings
+) -> None:
+    from touchline.intake.ingest import ingest
+
+    items = [(1, with_attributes(1, 5, a="a" * 9000)), (2, with_attributes(2, 5, b="b" * 9000)),
+             (3, with_attributes(3, 6, c="c" * 100))]  # fmt: skip
+    report = ingest(db, items, now=START, source="file", settings=settings)
+    assert report.accepted == ["attrs-1", "attrs-3"] and report.rejected_events == 1
+    assert report.rejected[0].field == "profile.attributes"
+    assert "attrs-2" in report.rejected[0].message
+    assert set(stored_attributes(db, "c5")) == {"a"}
