@@ -22,11 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from touchline.api.auth import require_events_sender
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import EVENTS_ERRORS
 from touchline.intake.attributes import oversized_attributes
 from touchline.intake.ingest import ingest
 from touchline.intake.schema import MAX_EVENT_BYTES, parse_event
 
-router = APIRouter(tags=["events"], dependencies=[Depends(require_events_sender)])
+router = APIRouter(
+    tags=["events"], dependencies=[Depends(require_events_sender)], responses=EVENTS_ERRORS
+)
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 

@@ -12,7 +12,8 @@
   in text or JSONB and would otherwise fail the request with a 500. Webhooks are left to
   their signature checks: a provider's payload is not ours to refuse for its characters.
 
-Bodies within the limit are read here, checked, and handed on whole to the route, which
+A JSON body that is not UTF-8 is refused with 422 too (FastAPI would answer an undocumented
+400). Bodies within the limit are read here, checked, and handed on whole to the route, which
 reads them again from memory as if from the socket.
 """
 
@@ -114,12 +115,24 @@ class RequestGuard:
             await _refuse(send, 422, "the JSON is nested too deeply", "body",
                           f"at most {self.settings.json_max_depth} levels of objects and arrays")  # fmt: skip
             return
+        if not webhook and looks_json and not _utf8(body):
+            await _refuse(send, 422, "the body is not UTF-8 JSON", "body",
+                          "send JSON encoded as UTF-8")  # fmt: skip
+            return
         if not webhook and body and has_nul(body, content_type):
             await _refuse(send, 422, "the body contains a NUL character (\\u0000)", "body",
                           "remove \\u0000 from the strings")  # fmt: skip
             return
 
         await self.app(scope, _replay(body, receive), send)
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -15,11 +15,12 @@ from channels.webhooks import (
     twilio_status,
 )
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import WEBHOOK_ERRORS
 from touchline.engagement import record_provider_events
 from touchline.inbound import handle_inbound_sms
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 
 class WebhookReceipt(BaseModel):
