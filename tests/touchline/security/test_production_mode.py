@@ -22,6 +22,7 @@ REAL_SECRETS = {
     "sendgrid_api_key": "SG.real-looking-key",
     # Any base64 DER key other than the sandbox's: this one is never used to verify here.
     "sendgrid_webhook_public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEproduction",
+    "erasure_key": "ek-3f5a7c9e1b",
 }
 
 

@@ -26,6 +26,8 @@ OPERATOR_ROUTES = [
     ("DELETE", "/customers/c1/identities/email/x@example.com", None),
     ("POST", "/customers/c1/merge", {"source_customer_id": "c2", "reason": "same person"}),
     ("GET", "/customers/c1/timeline", None),
+    ("GET", "/customers/c1/export?actor=ops", None),
+    ("DELETE", "/customers/c1?actor=ops", None),
 ]  # fmt: skip
 
 
