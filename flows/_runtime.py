@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from touchline.config import get_settings
+from touchline.config import check_production, get_settings
 from touchline.db import Database
 from touchline.engine import Engine
 
@@ -12,6 +12,7 @@ from touchline.engine import Engine
 @lru_cache(maxsize=4)
 def _engine_for(url: str) -> Engine:
     settings = get_settings()
+    check_production(settings, "the flows")
     return Engine.from_settings(settings, Database(url))
 
 

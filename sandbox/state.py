@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import secrets
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -246,7 +245,9 @@ class Sandbox:
             self.webhooks["sendgrid_no_url"] += len(batch)
             return True  # no webhook configured: SendGrid just doesn't post
         payload = json.dumps([d.body for d in batch], separators=(",", ":")).encode()
-        timestamp = str(int(time.time()))
+        # Signed at the moment of posting, in sandbox time (as SendGrid signs with its own
+        # clock): a receiver on the same simulated clock checks the replay window against it.
+        timestamp = str(int(self.clock.now().timestamp()))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "SendGrid Event API",

@@ -8,6 +8,8 @@ and provider base URLs pointing at the local sandbox emulators.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOUCHLINE_", env_file=".env", extra="ignore")
+
+    # --- mode ----------------------------------------------------------------------------
+    # "sandbox": the defaults below (tokens, secrets, the emulators' keys) are fine.
+    # "production": the API, workers, flows and `touchline serve` refuse to start while any
+    # secret in SECRET_SETTINGS is still its sandbox default (check_production).
+    mode: Literal["sandbox", "production"] = "sandbox"
 
     # --- where things live -------------------------------------------------------------
     home: Path = Field(
@@ -192,6 +200,10 @@ class Settings(BaseSettings):
     # cannot tell what the customer left, so we stop all of it rather than guess.
     # TOUCHLINE_SENDGRID_ASM_GROUPS='{"21001": "newsletter", "21002": "promotions"}'
     sendgrid_asm_groups: dict[int, str] = {}
+    # How far a signed Event Webhook's timestamp may lie from our clock before the request is
+    # refused (403): a captured request cannot be replayed later. SendGrid signs every POST
+    # (retries too) when it sends it, so only delay in transit and clock drift need room.
+    sendgrid_webhook_max_age: timedelta = timedelta(minutes=10)
 
     # --- Twilio --------------------------------------------------------------------------
     twilio_account_sid: str = "AC00000000000000000000000000000000"
@@ -222,6 +234,21 @@ class Settings(BaseSettings):
     # in the evidence kept after erasure (touchline.privacy): whoever holds it can check
     # "was this address the one that consented?", nobody can read the address back.
     erasure_key: SecretStr = SecretStr("change-me-erasure-key")
+    # Bearer token that may only POST /events: for the integrators who send us events, so a
+    # leaked event feed cannot read or change anyone's consent. The operator token may post
+    # events too.
+    events_token: SecretStr = SecretStr("dev-events-token")
+
+    # --- limits on what the API accepts (touchline.api.guard) ------------------------------
+    # Bodies are refused with 413 as soon as they pass these sizes, without being read whole.
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    events_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Everything else (operator API, customer pages' forms).
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # JSON nested deeper than this is refused (422) before it reaches a parser or PostgreSQL.
+    json_max_depth: int = Field(default=32, ge=2, le=512)
+    # A customer's attributes, serialised as JSON, may not exceed this (422 at intake).
+    customer_attributes_max_bytes: int = Field(default=16 * 1024, ge=256)
 
     # --- company identity printed in every marketing message --------------------------------
     company_name: str = "Touchline Outfitters"
@@ -245,6 +272,7 @@ class Settings(BaseSettings):
         "preference_link_ttl",
         "tripwire_horizon",
         "clock_skew_tolerance",
+        "sendgrid_webhook_max_age",
         mode="before",
     )
     @classmethod
@@ -290,6 +318,85 @@ class Settings(BaseSettings):
     @property
     def sandbox_dir(self) -> Path:
         return self.home / "sandbox"
+
+
+@dataclass(frozen=True)
+class SecretSetting:
+    """A setting that must not keep its sandbox value in production.
+
+    ``insecure`` tells whether a value is unfit: by default, equal to the sandbox default or
+    empty. Add a line to SECRET_SETTINGS for every new secret (an erasure key, say).
+    """
+
+    name: str
+    why: str
+    insecure: Callable[[Settings], bool] | None = None
+
+    def problem(self, settings: Settings) -> str | None:
+        if self.insecure is not None:
+            bad = self.insecure(settings)
+        else:
+            value = _plain(getattr(settings, self.name))
+            bad = not value or value == _plain(Settings.model_fields[self.name].default)
+        return f"TOUCHLINE_{self.name.upper()}: {self.why}" if bad else None
+
+
+def _plain(value: object) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
+
+
+def _sandbox_sendgrid_key(settings: Settings) -> bool:
+    """No key set (the API would trust the emulator's key file, whose private key sits beside
+    it), or the emulator's key itself."""
+    configured = settings.sendgrid_webhook_public_key.strip()
+    if not configured:
+        return True
+    key_file = settings.sandbox_dir / "sendgrid_event_webhook_public_key"
+    return key_file.exists() and key_file.read_text().strip() == configured
+
+
+# Every secret that production refuses to run with at its sandbox default.
+SECRET_SETTINGS: list[SecretSetting] = [
+    SecretSetting("api_token", "the operator API token is the sandbox's 'dev-token'"),
+    SecretSetting(
+        "events_token",
+        "the events token is the sandbox default or the operator token (it would open the "
+        "operator API to integrators)",
+        lambda s: _plain(s.events_token) in ("", "dev-events-token", _plain(s.api_token)),
+    ),
+    SecretSetting("link_secret", "signed links (unsubscribe, preferences) would be forgeable"),
+    SecretSetting("twilio_auth_token", "Twilio webhooks (STOP, START, status) would be forgeable"),
+    SecretSetting("x_consumer_secret", "X webhooks (DMs that enroll customers) would be forgeable"),
+    SecretSetting("x_access_token_secret", "the X access token secret is the sandbox default"),
+    SecretSetting("sendgrid_api_key", "the SendGrid API key is the sandbox key"),
+    SecretSetting(
+        "sendgrid_webhook_public_key",
+        "missing or the sandbox emulator's key: SendGrid events would be forgeable",
+        _sandbox_sendgrid_key,
+    ),
+    SecretSetting(
+        "erasure_key", "erased customers' kept evidence would be hashed with a public key"
+    ),
+]
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Each secret still at its sandbox default, named with why it matters (empty: fine)."""
+    return [p for s in SECRET_SETTINGS if (p := s.problem(settings)) is not None]
+
+
+def check_production(settings: Settings, component: str = "Touchline") -> None:
+    """Refuse to start outside sandbox mode while a secret keeps its sandbox default.
+
+    Called by the API's factory, the workers, the flows and `touchline serve`.
+    """
+    if settings.mode == "sandbox":
+        return
+    problems = production_problems(settings)
+    if problems:
+        from touchline.errors import ProductionSecretsError
+
+        raise ProductionSecretsError(component, problems)
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
     TouchlineError
     ├── ConfigurationError        settings that cannot work (bad URL, missing key file)
+    │   └── ProductionSecretsError  production mode with sandbox secrets (names each)
     ├── ValidationError           bad input at a boundary; carries where and what
     │   ├── JourneyValidationError  a journey YAML file (file, line, field, problem)
     │   └── EventValidationError    an intake event (line, field, problem)
@@ -29,6 +30,19 @@ class TouchlineError(Exception):
 
 class ConfigurationError(TouchlineError):
     pass
+
+
+class ProductionSecretsError(ConfigurationError):
+    """Production mode with secrets still at their sandbox defaults: refuse to start."""
+
+    def __init__(self, component: str, problems: list[str]):
+        self.component, self.problems = component, problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"{component} refuses to start in production mode (TOUCHLINE_MODE=production): "
+            f"{len(problems)} secret(s) still have their sandbox values:\n{lines}\n"
+            "Set each one, or run with TOUCHLINE_MODE=sandbox against the emulators."
+        )
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from touchline.api import (
 )
 from touchline.api.deps import ApiState, sendgrid_public_key
 from touchline.api.errors import install_error_handlers
+from touchline.api.guard import RequestGuard
 from touchline.clock import Clock, SystemClock
-from touchline.config import Settings, get_settings
+from touchline.config import Settings, check_production, get_settings
 from touchline.db import Database
 
 
@@ -25,6 +26,8 @@ def create_app(
     settings: Settings | None = None, db: Database | None = None, clock: Clock | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
+    # Before anything listens: production with a sandbox secret would accept forged input.
+    check_production(settings, "the API")
     app = FastAPI(
         title="Touchline",
         version="0.1.0",
@@ -49,6 +52,8 @@ def create_app(
 
     app.include_router(journeys.router)
     install_error_handlers(app)
+    # Outermost of ours: sizes, depth and NUL are refused before any route reads a byte.
+    app.add_middleware(RequestGuard, settings=settings)
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

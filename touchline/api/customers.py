@@ -13,16 +13,14 @@ from pydantic import BaseModel, Field
 
 from touchline.api.auth import require_operator
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import OPERATOR_ERRORS
 from touchline.privacy.actions import export_customer_data, forget_customer
 
 router = APIRouter(
     prefix="/customers/{customer_id}",
     dependencies=[Depends(require_operator)],
     tags=["privacy"],
-    responses={
-        401: {"description": "no valid operator token"},
-        404: {"description": "no such customer"},
-    },
+    responses=OPERATOR_ERRORS,
 )
 App = Annotated[ApiState, Depends(state)]
 # Ids as the record stores them (128 characters); a NUL or a control character is a 422

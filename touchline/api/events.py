@@ -20,14 +20,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from touchline.api.auth import require_operator
+from touchline.api.auth import require_events_sender
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import EVENTS_ERRORS
+from touchline.intake.attributes import oversized_attributes
 from touchline.intake.ingest import ingest
 from touchline.intake.schema import MAX_EVENT_BYTES, parse_event
 
-router = APIRouter(tags=["events"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    tags=["events"], dependencies=[Depends(require_events_sender)], responses=EVENTS_ERRORS
+)
 MAX_BATCH = 1000
-MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 class EventsAccepted(BaseModel):
@@ -64,6 +67,23 @@ def _refuse(code: int, detail: str, problems: list[dict[str, str]]) -> JSONRespo
     return JSONResponse({"detail": detail, "problems": problems}, status_code=code)
 
 
+def _oversized_attributes(
+    app: ApiState, changes: list[tuple[int, str, dict[str, Any]]], single: bool
+) -> list[dict[str, str]]:
+    """Problems for events that would take their customer's attributes past the limit,
+    counted with what the customer already holds (ingest checks again as it stores)."""
+    with app.db.session() as session:
+        found = oversized_attributes(
+            session, [(cid, attrs) for _, cid, attrs in changes],
+            app.settings.customer_attributes_max_bytes,
+        )  # fmt: skip
+    return [
+        {"field": "profile.attributes" if single else f"events[{changes[i][0]}].profile.attributes",
+         "message": message}
+        for i, message in found.items()
+    ]  # fmt: skip
+
+
 @router.post(
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
@@ -94,8 +114,11 @@ async def post_events(
     request: Request, app: Annotated[ApiState, Depends(state)]
 ) -> EventsAccepted | JSONResponse:
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _refuse(413, f"the body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}", [])
+    # The request guard refused larger bodies before reading them; kept for an app mounted
+    # without it.
+    limit = app.settings.events_max_body_bytes
+    if len(body) > limit:
+        return _refuse(413, f"the body is {len(body):,} bytes; the limit is {limit:,}", [])
     try:
         # NaN and Infinity are not JSON (Python accepts them; PostgreSQL's JSONB does not).
         document: Any = json.loads(body, parse_constant=_not_json)
@@ -114,6 +137,7 @@ async def post_events(
         return _refuse(413, f"{len(raw):,} events in one request; the limit is {MAX_BATCH:,}", [])
 
     problems: list[dict[str, str]] = []
+    attribute_changes: list[tuple[int, str, dict[str, Any]]] = []
     for index, item in enumerate(raw):
         where = "" if single else f"events[{index}]"
         size = len(json.dumps(item, separators=(",", ":")))
@@ -121,10 +145,14 @@ async def post_events(
             problems.append({"field": where or "body",
                              "message": f"the event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}"})  # fmt: skip
             continue
-        _, found = parse_event(item)
+        event, found = parse_event(item)
         for p in found:
             field = ".".join(part for part in (where, p.field) if part)
             problems.append({"field": field, "message": p.message})
+        if event is not None and event.profile is not None and event.profile.attributes:
+            attribute_changes.append((index, event.customer_id, event.profile.attributes))
+    if attribute_changes and not problems:
+        problems = await run_in_threadpool(_oversized_attributes, app, attribute_changes, single)
     if problems:
         return _refuse(422, "invalid events; nothing was stored", problems)
 

@@ -38,6 +38,7 @@ from preference_center.quiet_hours import is_valid_timezone, zone
 from preference_center.schemas import ConsentIn, PreferencesIn
 from preference_center.stated import update_preferences
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import PAGE_ERRORS
 from touchline.api.pages import render
 from touchline.api.pages.messages import Translator, translator
 from touchline.api.preferences import (
@@ -51,7 +52,7 @@ from touchline.errors import PreferenceError, Problem
 from touchline.links import InvalidToken, verify_link
 from touchline.record import Customer
 
-router = APIRouter(tags=["customer pages"])
+router = APIRouter(tags=["customer pages"], responses=PAGE_ERRORS)
 App = Annotated[ApiState, Depends(state)]
 
 PREFERENCES, CONFIRM_SMS = "p", "c"  # the link purposes (touchline.links.signed_link)

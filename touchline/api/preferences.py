@@ -38,6 +38,7 @@ from preference_center.schemas import ConsentIn, PreferencesIn
 from preference_center.stated import update_preferences
 from touchline.api.auth import require_operator
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import OPERATOR_ERRORS, error_responses
 from touchline.config import Settings
 from touchline.intake import ingest
 from touchline.journeys.model import KNOWN_CHANNELS
@@ -45,7 +46,11 @@ from touchline.record import Consent, CustomerMerge, Identity, Preference
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/customers/{customer_id}", dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/customers/{customer_id}",
+    dependencies=[Depends(require_operator)],
+    responses=OPERATOR_ERRORS,
+)
 App = Annotated[ApiState, Depends(state)]
 
 # ---------------------------------------------------------------------------------------
@@ -359,6 +364,7 @@ def get_identities(customer_id: str, app: App) -> list[IdentityOut]:
     status_code=status.HTTP_201_CREATED,
     tags=["identities"],
     summary="Link an address (normalised; 409 if it is another customer's)",
+    responses=error_responses(409),
 )
 def post_identity(customer_id: str, body: IdentityIn, app: App) -> IdentityOut:
     with app.db.session() as session:

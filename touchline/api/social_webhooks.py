@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from channels.webhooks import WebhookPayloadError, WebhookSignatureError, x_activity
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import WEBHOOK_ERRORS
 from touchline.api.webhooks import WebhookReceipt
 from touchline.inbound_social import handle_x_messages
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 
 @router.get("/x", summary="X Account Activity CRC check (challenge-response)")

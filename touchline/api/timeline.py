@@ -16,10 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from preference_center.ledger import customer_or_error
 from touchline.api.auth import require_operator
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import OPERATOR_ERRORS
 from touchline.record import Preference
 from touchline.timeline import customer_timeline
 
-router = APIRouter(prefix="/customers/{customer_id}", dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/customers/{customer_id}",
+    dependencies=[Depends(require_operator)],
+    responses=OPERATOR_ERRORS,
+)
 App = Annotated[ApiState, Depends(state)]
 
 

@@ -13,10 +13,11 @@ from fastapi.responses import HTMLResponse
 
 from preference_center.ledger import unsubscribe_all
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import PAGE_ERRORS
 from touchline.links import InvalidToken, verify
 from touchline.record import Customer
 
-router = APIRouter(tags=["unsubscribe"])
+router = APIRouter(tags=["unsubscribe"], responses=PAGE_ERRORS)
 CHANNEL_NAMES = {"email": "emails", "sms": "text messages"}
 
 

@@ -15,11 +15,12 @@ from channels.webhooks import (
     twilio_status,
 )
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import WEBHOOK_ERRORS
 from touchline.engagement import record_provider_events
 from touchline.inbound import handle_inbound_sms
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 
 class WebhookReceipt(BaseModel):
@@ -34,7 +35,10 @@ class WebhookReceipt(BaseModel):
 async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
     body = await request.body()
     try:
-        sendgrid_events.verify(body, request.headers, app.sendgrid_public_key)
+        sendgrid_events.verify(
+            body, request.headers, app.sendgrid_public_key, app.clock.now(),
+            app.settings.sendgrid_webhook_max_age,
+        )  # fmt: skip
         events = sendgrid_events.parse(body)
     except WebhookSignatureError as exc:
         log.warning("refused a SendGrid webhook: %s", exc)

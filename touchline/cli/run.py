@@ -20,7 +20,9 @@ def advance(
 ) -> None:
     """Run the advance-journeys flow once: every due enrollment, batch by batch."""
     from flows.advance import advance_journeys
+    from touchline.cli.checks import refuse_sandbox_secrets
 
+    refuse_sandbox_secrets(get_settings(), "touchline advance")
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     console().print(advance_journeys(as_of=as_of, batch_size=batch_size))
@@ -139,7 +141,9 @@ def api_serve(
     import uvicorn
 
     from touchline.api import create_app
+    from touchline.cli.checks import refuse_sandbox_secrets
 
+    refuse_sandbox_secrets(get_settings(), "the API")
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
@@ -156,10 +160,12 @@ def worker(
 ) -> None:
     """Advance due work in this process, without Prefect: for dedicated workers. Several may
     run side by side (PostgreSQL); SIGTERM finishes the batch in hand, then stops."""
+    from touchline.cli.checks import refuse_sandbox_secrets
     from touchline.clock import SystemClock
     from touchline.engine import Engine
     from touchline.engine.worker import run_worker, stop_on_sigterm
 
+    refuse_sandbox_secrets(get_settings(), "the worker")
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     clock = SystemClock()

@@ -18,9 +18,11 @@ def serve(
 ) -> None:
     """Start the Prefect server (SQLite, or TOUCHLINE_PREFECT_DATABASE_URL), deploy
     prefect.yaml, start the workers, the API and the emulators; print their URLs."""
+    from touchline.cli.checks import refuse_sandbox_secrets
     from touchline.serve import StackError, StackPlan, start_stack
 
     settings = get_settings()
+    refuse_sandbox_secrets(settings, "touchline serve")
     plan = StackPlan.from_settings(
         settings, workers=workers, prefect_port=prefect_port, api_port=api_port,
         sendgrid_port=sendgrid_port, twilio_port=twilio_port, x_port=x_port,

@@ -23,6 +23,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from touchline.content.safe_links import safe_url
 from touchline.errors import Problem, TemplateError
 
 CHANNEL_PARTS: dict[str, tuple[str, ...]] = {
@@ -54,6 +55,7 @@ class TemplateCatalog:
         self.env.filters["money"] = _money
         self.env.filters["date"] = _date
         self.env.filters["add_days"] = _add_days
+        self.env.filters["safe_url"] = safe_url
 
     def filename(self, name: str, part: str, locale: str | None = None) -> str | None:
         """The file for one part in the best matching locale, or None if there is none."""

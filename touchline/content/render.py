@@ -12,6 +12,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 from touchline.content.catalog import TemplateCatalog
+from touchline.content.safe_links import neutralise_links
 from touchline.content.segments import SegmentCount, count_segments
 from touchline.errors import TemplateError
 
@@ -52,6 +53,8 @@ def render_email(
             f"the subject is {len(subject)} characters (max {MAX_SUBJECT_LENGTH})",
         )
     html = inline_css(_render(catalog, name, "html", context, locale), f"{name}.html.j2")
+    # Last: whatever the template wrote, no javascript:/data: URL leaves in an href.
+    html = neutralise_links(html)
     text = _render(catalog, name, "text", context, locale)
     if not text.strip():
         raise TemplateError(f"{name}.text.j2", "the plain-text part rendered empty")

@@ -31,6 +31,7 @@ from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked, insert_ignoring_duplicates
 from touchline.engine.enroll import LiveJourney, StoredEvent, process_events
 from touchline.errors import Problem
+from touchline.intake.attributes import oversized_attributes
 from touchline.intake.schema import EventIn, parse_event
 from touchline.journeys.store import DefinitionCache
 from touchline.privacy.returning import revoke_for_erased
@@ -107,10 +108,26 @@ def ingest(
                 valid.append(event)
         if valid:
             with db.session() as session:
-                _store(session, valid, now, source, definitions, report, settings)
+                valid = _within_attribute_limit(session, valid, source, report, settings)
+                if valid:
+                    _store(session, valid, now, source, definitions, report, settings)
         if on_progress:
             on_progress(len(chunk))
     return report
+
+
+def _within_attribute_limit(
+    session: Session, events: list[EventIn], source: str, report: IngestReport, settings: Settings
+) -> list[EventIn]:
+    """The events whose attributes keep their customer within the limit; the others are
+    rejected, naming the field."""
+    changes = [(e.customer_id, e.profile.attributes if e.profile else {}) for e in events]
+    oversized = oversized_attributes(session, changes, settings.customer_attributes_max_bytes)
+    for index, problem in oversized.items():
+        message = f"event {events[index].id}: {problem}"
+        report.rejected.append(Problem("profile.attributes", message, source))
+        report.rejected_events += 1
+    return [e for i, e in enumerate(events) if i not in oversized]
 
 
 def _store(

@@ -38,6 +38,27 @@ MAX_EVENT_BYTES = 64 * 1024
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
+def attributes_size(attributes: dict[str, Any]) -> int:
+    """Bytes of a customer's attributes as stored (compact JSON, UTF-8)."""
+    return len(
+        json.dumps(attributes, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    )
+
+
+def attributes_size_problem(attributes: dict[str, Any], limit: int | None = None) -> str | None:
+    """Why these attributes are too large to keep for one customer, or None."""
+    from touchline.config import get_settings
+
+    limit = limit if limit is not None else get_settings().customer_attributes_max_bytes
+    size = attributes_size(attributes)
+    if size <= limit:
+        return None
+    return (
+        f"a customer's attributes may total at most {limit:,} bytes as JSON "
+        f"(TOUCHLINE_CUSTOMER_ATTRIBUTES_MAX_BYTES); these would be {size:,}"
+    )
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,6 +75,14 @@ class ProfileIn(_Strict):
         description="ISO 3166 alpha-2, to read national phone numbers",
     )
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = attributes_size_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("email")
     @classmethod

@@ -1,7 +1,6 @@
 """Provider webhooks through Touchline's HTTP API, signed the way the providers sign them."""
 
 import json
-import time
 from datetime import timedelta
 
 import httpx
@@ -80,7 +79,8 @@ def signed(
     emulators: SandboxServer, events: list[dict], timestamp: int | None = None
 ) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(events).encode()
-    stamp = str(timestamp or int(time.time()))
+    # The API's clock is the test's ManualClock, at START: a signature is fresh against it.
+    stamp = str(timestamp or int(START.timestamp()))
     return body, {
         SENDGRID_TIMESTAMP_HEADER: stamp,
         SENDGRID_SIGNATURE_HEADER: emulators.sandbox.signer.sign(body, stamp),
@@ -165,7 +165,9 @@ def test_an_unsigned_or_tampered_sendgrid_webhook_is_refused_and_stored_nowhere(
 ) -> None:
     events = [sendgrid_event("open", "ev1", touch)]
     body, headers = signed(
-        emulators, events, timestamp=int(time.time()) - 3 * 86400 if tamper == "stale" else None
+        emulators,
+        events,
+        timestamp=int(START.timestamp()) - 3 * 86400 if tamper == "stale" else None,
     )
     if tamper == "body":
         body = body.replace(b'"open"', b'"click"')
@@ -437,3 +439,38 @@ def test_a_spam_report_suppresses_the_address(
         session.get(Touch, touch).address = "ada@example.com"
     post_events(api, emulators, [sendgrid_event("spamreport", "ev-s1", touch)])
     assert suppressions(db) == [("email", "ada@example.com", "spam_report")]
+
+
+@pytest.mark.parametrize(
+    ("offset", "status"),
+    [(-9 * 60, 200), (9 * 60, 200), (-11 * 60, 403), (11 * 60, 403), (-3 * 86400, 403)],
+)
+def test_the_replay_window_is_the_setting_on_the_apis_own_clock(
+    offset: int, status: int, api: httpx.Client, emulators: SandboxServer, touch: str
+) -> None:
+    """Ten minutes either side of the API's clock (TOUCHLINE_SENDGRID_WEBHOOK_MAX_AGE),
+    whatever the wall clock says: the API's clock is the test's, at START."""
+    body, headers = signed(
+        emulators, [sendgrid_event("open", "ev1", touch)], int(START.timestamp()) + offset
+    )
+    assert api.post("/webhooks/sendgrid/events", content=body, headers=headers).status_code == (
+        status
+    )
+
+
+@pytest.mark.parametrize(
+    "stamp", ["abc", "", "+1795442400", "1_795_442_400", "1.7e9", "1795442400.5", "9" * 5000,
+              "-1", "0x6B05E460", "99999999999999999999"],
+)  # fmt: skip
+def test_a_malformed_signature_timestamp_is_403_never_500(
+    stamp: str, api: httpx.Client, emulators: SandboxServer, touch: str, db: Database
+) -> None:
+    body = json.dumps([sendgrid_event("open", "ev1", touch)]).encode()
+    headers = {
+        SENDGRID_TIMESTAMP_HEADER: stamp,
+        SENDGRID_SIGNATURE_HEADER: emulators.sandbox.signer.sign(body, stamp),
+        "Content-Type": "application/json",
+    }
+    response = api.post("/webhooks/sendgrid/events", content=body, headers=headers)
+    assert response.status_code == 403
+    assert interactions(db, "opened") == 0
