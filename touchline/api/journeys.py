@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from touchline.api.auth import require_operator
 from touchline.api.deps import ApiState, state
+from touchline.api.openapi import error_responses
 from touchline.errors import JourneyNotFoundError
 from touchline.lifecycle.states import (
     ARCHIVED,
@@ -32,7 +33,12 @@ from touchline.lifecycle.states import (
 )  # fmt: skip
 from touchline.lifecycle.status import JourneyStatus, journey_status
 
-router = APIRouter(prefix="/journeys", tags=["journeys"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/journeys",
+    tags=["journeys"],
+    dependencies=[Depends(require_operator)],
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+)
 App = Annotated[ApiState, Depends(state)]
 
 

@@ -27,8 +27,9 @@ DESCRIPTIONS: dict[int, str] = {
     401: "no token, or not a valid one (`Authorization: Bearer <token>`)",
     403: "refused: the events token on an operator route, or a webhook signature or "
     "timestamp that does not verify",
-    404: "no such customer, or a link that is not valid",
-    409: "conflicts with the record (an address that is another customer's, a merge made before)",
+    404: "no such customer or journey, or a link that is not valid",
+    409: "conflicts with the record (an address that is another customer's, a merge made "
+    "before, a journey state change that its current state does not allow)",
     413: "the body is larger than this route accepts; it was not read further",
     422: "invalid input, named field by field: validation, JSON nested too deeply, a NUL "
     "character, attributes over their limit",
