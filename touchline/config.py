@@ -185,6 +185,14 @@ class Settings(BaseSettings):
     # refused: a future time would outrank every later change and open re-entry windows early.
     clock_skew_tolerance: timedelta = timedelta(minutes=5)
 
+    # --- tracking plan and attribute catalogue (docs/tracking-plan.md, docs/templates.md) ---
+    # strict: an event type the plan does not declare is refused at intake (422, with a
+    # suggestion); permissive: it is stored with a warning and counted by `events stats`.
+    tracking_plan: Literal["strict", "permissive"] = "strict"
+    tracking_plan_file: Path = PROJECT_ROOT / "events.yaml"
+    # The customer attributes (and segment columns) templates may read, for `journeys validate`.
+    attributes_file: Path = PROJECT_ROOT / "attributes.yaml"
+
     # --- SendGrid ------------------------------------------------------------------------
     sendgrid_api_key: SecretStr = SecretStr("SG.sandbox-key")
     sendgrid_host: str = "http://127.0.0.1:8971"

@@ -11,10 +11,11 @@ counting pass over a file that may hold millions of rows.
 from __future__ import annotations
 
 import csv
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from touchline.errors import Problem, ValidationError
 
@@ -54,25 +55,44 @@ class CsvRows:
 
     def __iter__(self) -> Iterator[CsvRow | RejectedRow]:
         with self.path.open("rb") as raw:
-            reader = csv.reader(self._lines(raw))
+            feed = _LineFeed(self._lines(raw))
+            reader = csv.reader(feed)
             self.header = self._header(reader)
             width = len(self.header)
             while True:
+                feed.start_record()
                 try:
                     values = next(reader)
                 except StopIteration:
                     return
                 except csv.Error as exc:
-                    yield RejectedRow(reader.line_num, f"unreadable CSV: {exc}")
+                    values, error = None, exc
+                else:
+                    error = None
+                record = feed.record
+                first = record[0][0] if record else feed.line
+                if len(record) > 1 and (error is not None or len(values or ()) != width):
+                    # A quote opened and never closed swallows every line after it into one
+                    # field: blame the line where it opened, and read the lines it swallowed
+                    # again as the rows they are — none is lost without a word.
+                    yield RejectedRow(
+                        first,
+                        "a quote opened on this line is never closed (it ran on to line "
+                        f"{record[-1][0]}); close it or remove it — the lines after it are read again",
+                    )
+                    feed.replay(record[1:])
+                    reader = csv.reader(feed)  # a fresh parser: the old one is mid-field
                     continue
+                if error is not None:
+                    yield RejectedRow(first, f"unreadable CSV: {error}")
+                    continue
+                assert values is not None
                 if not any(v.strip() for v in values):
                     continue  # blank lines are not rows
                 if len(values) != width:
-                    yield RejectedRow(
-                        reader.line_num, f"{len(values)} fields, the header has {width}"
-                    )
+                    yield RejectedRow(first, f"{len(values)} fields, the header has {width}")
                     continue
-                yield CsvRow(reader.line_num, values)
+                yield CsvRow(first, values)
 
     def index(self, column: str) -> int:
         return self.header.index(column)
@@ -94,7 +114,7 @@ class CsvRows:
     def _fail(self, field: str, message: str, line: int | None = 1) -> ValidationError:
         return self.error([Problem(field, message, source=str(self.path), line=line)])
 
-    def _header(self, reader: csv.Reader) -> list[str]:  # type: ignore[name-defined]
+    def _header(self, reader: Any) -> list[str]:  # type: ignore[name-defined]
         try:
             header = [name.strip() for name in next(reader)]
         except StopIteration:
@@ -109,3 +129,33 @@ class CsvRows:
         if duplicated:
             raise self._fail("header", f"column names used twice: {', '.join(duplicated)}")
         return header
+
+
+class _LineFeed:
+    """The file's lines for the csv parser, numbered, remembering the lines of the record
+    being parsed so that they can be fed again (after an unclosed quote)."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines = lines
+        self._pending: deque[tuple[int, str]] = deque()
+        self.line = 0  # the number of the last line read from the file
+        self.record: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self._pending:
+            number, text = self._pending.popleft()
+        else:
+            text = next(self._lines)
+            self.line += 1
+            number = self.line
+        self.record.append((number, text))
+        return text
+
+    def start_record(self) -> None:
+        self.record = []
+
+    def replay(self, lines: list[tuple[int, str]]) -> None:
+        self._pending.extendleft(reversed(lines))

@@ -1,9 +1,13 @@
 """Genesis events over HTTP: ``POST /events`` — one event or a batch.
 
-The request is validated whole before anything is stored: a batch with one bad event is
-refused with 422 naming each bad field (``events[3].occurred_at``), and nothing of it is
-stored, so a producer fixes and resends the batch as it was. Storing is idempotent on the
-event id: a resend after a timeout stores nothing twice and enrolls nobody twice.
+Batches are admitted event by event, like our file imports and like Segment's and
+Customer.io's batch APIs: a bad event (malformed, dated in the future, of a type the
+tracking plan does not declare, a payload that breaks its schema, attributes that would
+take its customer past their limit) refuses only itself. The answer is 202 with the ids
+accepted and, for each refused event, its index in the batch and the reason (``rejected``),
+so a producer resends only those. When every event is refused the answer is 422 and
+nothing is stored; a single event that is refused is a 422 too. Storing is idempotent on
+the event id: a resend after a timeout stores nothing twice and enrolls nobody twice.
 
 Accepted events are stored and their enrollments created in the same transaction as the
 response is prepared; workers pick up what is due (``touchline worker``, or the
@@ -23,7 +27,6 @@ from starlette.concurrency import run_in_threadpool
 from touchline.api.auth import require_events_sender
 from touchline.api.deps import ApiState, state
 from touchline.api.openapi import EVENTS_ERRORS
-from touchline.intake.attributes import oversized_attributes
 from touchline.intake.ingest import ingest
 from touchline.intake.schema import MAX_EVENT_BYTES, parse_event
 
@@ -33,20 +36,30 @@ router = APIRouter(
 MAX_BATCH = 1000
 
 
-class EventsAccepted(BaseModel):
-    accepted: list[str]  # stored now
-    duplicates: list[str]  # already stored earlier (or twice in this request): nothing done
-    enrolled: int
-
-
 class Problem(BaseModel):
     field: str
     message: str
 
 
+class RejectedEvent(BaseModel):
+    index: int  # position in the batch (0 for a single event)
+    id: str | None  # the event's id, when it had a readable one
+    reason: str  # every problem, "field: message; …"
+    problems: list[Problem]
+
+
+class EventsAccepted(BaseModel):
+    accepted: list[str]  # stored now
+    duplicates: list[str]  # already stored earlier (or twice in this request): nothing done
+    enrolled: int
+    rejected: list[RejectedEvent] = []  # refused, each alone; the others went in
+    warnings: list[Problem] = []  # accepted, but worth a look (permissive tracking plan)
+
+
 class EventsRefused(BaseModel):
     detail: str
     problems: list[Problem]
+    rejected: list[RejectedEvent] = []  # when events were read: each one's index and reason
 
 
 def _has_nul(value: Any) -> bool:
@@ -67,30 +80,13 @@ def _refuse(code: int, detail: str, problems: list[dict[str, str]]) -> JSONRespo
     return JSONResponse({"detail": detail, "problems": problems}, status_code=code)
 
 
-def _oversized_attributes(
-    app: ApiState, changes: list[tuple[int, str, dict[str, Any]]], single: bool
-) -> list[dict[str, str]]:
-    """Problems for events that would take their customer's attributes past the limit,
-    counted with what the customer already holds (ingest checks again as it stores)."""
-    with app.db.session() as session:
-        found = oversized_attributes(
-            session, [(cid, attrs) for _, cid, attrs in changes],
-            app.settings.customer_attributes_max_bytes,
-        )  # fmt: skip
-    return [
-        {"field": "profile.attributes" if single else f"events[{changes[i][0]}].profile.attributes",
-         "message": message}
-        for i, message in found.items()
-    ]  # fmt: skip
-
-
 @router.post(
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EventsAccepted,
     responses={
         413: {"model": EventsRefused, "description": "the body or the batch is too large"},
-        422: {"model": EventsRefused, "description": "an event is invalid; nothing was stored"},
+        422: {"model": EventsRefused, "description": "every event was refused; nothing was stored"},
     },
     summary='Send genesis events: one event object, or {"events": [...]} (at most 1,000)',
     openapi_extra={
@@ -136,33 +132,63 @@ async def post_events(
     if len(raw) > MAX_BATCH:
         return _refuse(413, f"{len(raw):,} events in one request; the limit is {MAX_BATCH:,}", [])
 
-    problems: list[dict[str, str]] = []
-    attribute_changes: list[tuple[int, str, dict[str, Any]]] = []
+    found: dict[int, list[dict[str, str]]] = {}  # index -> the problems that refuse it
     for index, item in enumerate(raw):
-        where = "" if single else f"events[{index}]"
         size = len(json.dumps(item, separators=(",", ":")))
         if size > MAX_EVENT_BYTES:
-            problems.append({"field": where or "body",
-                             "message": f"the event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}"})  # fmt: skip
+            found[index] = [{"field": _field(single, index, "") or "body",
+                             "message": f"the event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}"}]  # fmt: skip
             continue
-        event, found = parse_event(item)
-        for p in found:
-            field = ".".join(part for part in (where, p.field) if part)
-            problems.append({"field": field, "message": p.message})
-        if event is not None and event.profile is not None and event.profile.attributes:
-            attribute_changes.append((index, event.customer_id, event.profile.attributes))
-    if attribute_changes and not problems:
-        problems = await run_in_threadpool(_oversized_attributes, app, attribute_changes, single)
-    if problems:
-        return _refuse(422, "invalid events; nothing was stored", problems)
+        for p in parse_event(item)[1]:
+            found.setdefault(index, []).append(
+                {"field": _field(single, index, p.field), "message": p.message}
+            )
 
-    # Validated already: ingest stores, deduplicates on id and enrolls, in one transaction
-    # per 1,000 events — a request is at most one such batch. In a worker thread: the
-    # database calls block, and the event loop must keep answering other requests.
+    # The well-formed ones go on to admission (time, tracking plan, payload schema, the
+    # customer's attributes within their limit, counted with what they already hold) and
+    # storing: ingest stores, deduplicates on id and enrolls, in one transaction — a request
+    # is at most one such batch. In a worker thread: the database calls block, and the
+    # event loop must keep answering other requests. The index rides as the "line".
     report = await run_in_threadpool(
-        ingest, app.db, [(None, item) for item in raw], now=app.clock.now(), source="api",
-        batch_size=MAX_BATCH, settings=app.settings,
+        ingest, app.db, [(index, item) for index, item in enumerate(raw) if index not in found],
+        now=app.clock.now(), source="api", batch_size=MAX_BATCH, settings=app.settings,
     )  # fmt: skip
+    for problem in report.rejected:
+        index = problem.line or 0
+        found.setdefault(index, []).append(
+            {"field": _field(single, index, problem.field), "message": problem.message}
+        )
+    rejected = [_rejected(index, raw[index], problems) for index, problems in sorted(found.items())]
+    if len(found) == len(raw):
+        detail = "the event was refused" if single else "every event was refused"
+        return JSONResponse(
+            {"detail": f"{detail}; nothing was stored",
+             "problems": [p.model_dump() for r in rejected for p in r.problems],
+             "rejected": [r.model_dump() for r in rejected]},
+            status_code=422,
+        )  # fmt: skip
+    warnings = [
+        Problem(field=_field(single, w.line or 0, w.field), message=w.message)
+        for w in report.warnings
+    ]
     return EventsAccepted(
-        accepted=report.accepted, duplicates=report.duplicates, enrolled=report.enrolled
+        accepted=report.accepted, duplicates=report.duplicates, enrolled=report.enrolled,
+        rejected=rejected, warnings=warnings,
+    )  # fmt: skip
+
+
+def _field(single: bool, index: int, field: str) -> str:
+    """Where a problem is: ``events[3].occurred_at`` in a batch, ``occurred_at`` alone."""
+    return ".".join(part for part in ("" if single else f"events[{index}]", field) if part)
+
+
+def _rejected(index: int, item: Any, problems: list[dict[str, str]]) -> RejectedEvent:
+    event_id = item.get("id") if isinstance(item, dict) else None
+    return RejectedEvent(
+        index=index,
+        id=event_id if isinstance(event_id, str) else None,
+        reason="; ".join(
+            f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems
+        ),
+        problems=[Problem(**p) for p in problems],
     )

@@ -16,8 +16,10 @@ from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.content import TemplateCatalog
 from touchline.db import Database
-from touchline.errors import JourneyValidationError
+from touchline.errors import ConfigurationError, JourneyValidationError
+from touchline.intake.tracking_plan import load_plan
 from touchline.journeys import LoadedJourney, journey_files, load_journey, load_journeys
+from touchline.journeys.attributes import check_attributes, load_catalogue
 from touchline.journeys.store import publish
 
 if TYPE_CHECKING:
@@ -46,12 +48,39 @@ def validate(
         None, help="Journey files (default: every file in journeys/)."
     ),
 ) -> None:
-    """Check journeys: schema, step references, loops, templates. Names file, line and field."""
-    for journey in _load(files):
+    """Check journeys: schema, step references, loops, templates, the attributes templates
+    read (attributes.yaml) and the event types named (events.yaml). Names file, line and field."""
+    loaded = _load(files)
+    if not check_declarations(loaded):
+        raise typer.Exit(1)
+    for journey in loaded:
         d = journey.definition
         console().print(
             f"[green]✓[/] {journey.source}: {d.key} — {len(d.steps)} steps, trigger: {d.trigger.describe()}"
         )
+
+
+def check_declarations(loaded: list[LoadedJourney]) -> bool:
+    """The event types (tracking plan) and attributes (catalogue) journeys name; prints
+    each problem and says whether there were none."""
+    settings = get_settings()
+    out = console()
+    try:
+        plan = load_plan(settings.tracking_plan_file)
+        catalogue = load_catalogue(settings.attributes_file)
+    except ConfigurationError as exc:
+        out.print(f"[red]✗[/] {escape(str(exc))}")
+        return False
+    catalog = TemplateCatalog(settings.templates_dir)
+    clean = True
+    for journey in loaded:
+        problems = plan.journey_problems(journey.definition) + check_attributes(
+            journey.definition, catalog, catalogue, plan
+        )
+        for problem in problems:
+            clean = False
+            out.print(f"[red]✗[/] {escape(str(journey.source))}: {escape(str(problem))}")
+    return clean
 
 
 @app.command("publish")
@@ -62,6 +91,8 @@ def publish_command(
 ) -> None:
     """Publish journeys: a changed definition becomes a new version; in-flight enrollments keep theirs."""
     loaded = _load(files)
+    if not check_declarations(loaded):
+        raise typer.Exit(1)
     db = Database(get_settings().resolved_database_url)
     table = Table("journey", "version", "change", header_style="bold")
     with db.session() as session:

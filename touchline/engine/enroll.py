@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,9 @@ def process_events(
     report = EnrollReport()
     if not events or not journeys:
         return report
+    # An event dated a little ahead (within the clock-skew tolerance) counts from now:
+    # re-entry windows, waits and goals never start from a time that has not come yet.
+    events = [replace(e, occurred_at=now) if e.occurred_at > now else e for e in events]
     _enroll(session, events, journeys, now, report)
     waited_for = {
         step.for_event

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
@@ -23,7 +23,6 @@ from preference_center.ledger import (
     CONFIRMATION_REQUESTED,
     LedgerChange,
     append_changes,
-    future_problem,
     needs_confirmation,
 )
 from preference_center.linking import follow_merges
@@ -31,8 +30,10 @@ from touchline.config import Settings, get_settings
 from touchline.db import Database, chunked, insert_ignoring_duplicates
 from touchline.engine.enroll import LiveJourney, StoredEvent, process_events
 from touchline.errors import Problem
+from touchline.intake.admission import admit
 from touchline.intake.attributes import oversized_attributes
 from touchline.intake.schema import EventIn, parse_event
+from touchline.intake.tracking_plan import load_plan
 from touchline.journeys.store import DefinitionCache
 from touchline.privacy.returning import revoke_for_erased
 from touchline.record import Consent, Customer, Event, Identity, Journey, Preference
@@ -50,6 +51,7 @@ class IngestReport:
     exited: int = 0
     converted: int = 0
     identity_conflicts: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # accepted, but worth a look
 
     def merge(self, other: IngestReport) -> IngestReport:
         self.accepted += other.accepted
@@ -60,6 +62,7 @@ class IngestReport:
         self.exited += other.exited
         self.converted += other.converted
         self.identity_conflicts += other.identity_conflicts
+        self.warnings += other.warnings
         return self
 
     @property
@@ -86,18 +89,22 @@ def ingest(
     settings = settings or get_settings()
     report = IngestReport()
     definitions = DefinitionCache()
+    plan = load_plan(settings.tracking_plan_file)
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, batch_size)):
         valid: list[EventIn] = []
+        lines: dict[str, int | None] = {}  # event id -> its line, for later refusals
         seen_in_chunk: set[str] = set()
         for line, raw in chunk:
             event, problems = parse_event(raw, source=source, line=line)
-            if event is not None and event.consents:
-                # The consent ledger refuses a change dated after its receipt: refused
-                # here, this event alone is rejected, with its line.
-                late = future_problem(event.occurred_at, now, settings.clock_skew_tolerance)
-                if late is not None:
-                    event, problems = None, [replace(late, source=source, line=line)]
+            if event is not None:
+                # Dated in the future, undeclared in the tracking plan, a payload that
+                # breaks its schema: this event alone is rejected, with its line.
+                admission = admit(event, now=now, settings=settings, plan=plan,
+                                  source=source, line=line)  # fmt: skip
+                report.warnings.extend(admission.warnings)
+                if not admission.admitted:
+                    event, problems = None, admission.problems
             if event is None:
                 report.rejected.extend(problems)
                 report.rejected_events += 1
@@ -105,10 +112,11 @@ def ingest(
                 report.duplicates.append(event.id)
             else:
                 seen_in_chunk.add(event.id)
+                lines[event.id] = line
                 valid.append(event)
         if valid:
             with db.session() as session:
-                valid = _within_attribute_limit(session, valid, source, report, settings)
+                valid = _within_attribute_limit(session, valid, lines, source, report, settings)
                 if valid:
                     _store(session, valid, now, source, definitions, report, settings)
         if on_progress:
@@ -117,15 +125,21 @@ def ingest(
 
 
 def _within_attribute_limit(
-    session: Session, events: list[EventIn], source: str, report: IngestReport, settings: Settings
+    session: Session,
+    events: list[EventIn],
+    lines: dict[str, int | None],
+    source: str,
+    report: IngestReport,
+    settings: Settings,
 ) -> list[EventIn]:
     """The events whose attributes keep their customer within the limit; the others are
-    rejected, naming the field."""
+    rejected, naming the field and their line (the API's index in a batch)."""
     changes = [(e.customer_id, e.profile.attributes if e.profile else {}) for e in events]
     oversized = oversized_attributes(session, changes, settings.customer_attributes_max_bytes)
     for index, problem in oversized.items():
         message = f"event {events[index].id}: {problem}"
-        report.rejected.append(Problem("profile.attributes", message, source))
+        line = lines.get(events[index].id)
+        report.rejected.append(Problem("profile.attributes", message, source, line))
         report.rejected_events += 1
     return [e for i, e in enumerate(events) if i not in oversized]
 

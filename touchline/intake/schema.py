@@ -32,6 +32,7 @@ from preference_center.identities import (
 )
 from preference_center.schemas import ConsentIn, PreferencesIn
 from touchline.errors import Problem
+from touchline.intake.phones import default_region, parse_phone
 from touchline.journeys.model import EVENT_TYPE
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -182,13 +183,22 @@ def parse_event(
         event = EventIn.model_validate(raw)
     except ValidationError as exc:
         return None, [_problem(err, source, line) for err in exc.errors()]
-    if event.profile is not None:
-        for name, check in (("phone", event.profile.normalised_phone),
-                            ("whatsapp", event.profile.normalised_whatsapp)):  # fmt: skip
+    if event.profile is not None and (event.profile.phone or event.profile.whatsapp):
+        # A national number is read in the customer's country (the event's, or its time
+        # zone's); stored in E.164 so nothing downstream needs the country again.
+        region = default_region(
+            event.profile.country, event.preferences.timezone if event.preferences else None
+        )
+        numbers: dict[str, str] = {}
+        for name in ("phone", "whatsapp"):
+            value = getattr(event.profile, name)
+            if value is None:
+                continue
             try:
-                check()
+                numbers[name] = parse_phone(value, region)
             except InvalidAddress as exc:
                 return None, [Problem(f"profile.{name}", str(exc), source, line)]
+        event = event.model_copy(update={"profile": event.profile.model_copy(update=numbers)})
     return event, []
 
 

@@ -458,6 +458,9 @@ class JourneyDefinition(_Strict):
     # the SMS quote the same code and price.
     context: dict[str, Any] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
+    # Attributes this journey's templates may read beyond the project's catalogue
+    # (attributes.yaml): `{customer: [loyalty_tier], segment: [store]}` (docs/templates.md).
+    attributes: dict[Literal["customer", "segment"], list[str]] = Field(default_factory=dict)
 
     @field_validator("context")
     @classmethod

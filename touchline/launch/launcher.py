@@ -20,15 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from touchline import ids
+from touchline.config import get_settings
 from touchline.db import Database, chunked, insert_ignoring_duplicates
 from touchline.engine.conditions import holds
 from touchline.engine.enroll import LiveJourney, enrollment_row, last_entries
 from touchline.engine.steps.branch import customer_attributes
-from touchline.errors import LaunchError
+from touchline.errors import JourneyNotFoundError, LaunchError
+from touchline.journeys.loader import journey_files
 from touchline.journeys.model import JourneyDefinition
 from touchline.journeys.store import find_version
 from touchline.launch.segment_file import RejectedRow, SegmentReader, SegmentRow, file_sha256
-from touchline.record import Customer, Enrollment, Launch
+from touchline.record import Customer, Enrollment, Journey, Launch
 from touchline.record.launches import FINISHED, RUNNING
 
 KEEP_REJECTED = 1000  # rows kept for the report; all are counted
@@ -122,7 +124,7 @@ def _open(
     launch_id = ids.launch_id(key, name)
     row = session.get(Launch, launch_id)
     if row is None:
-        stored = find_version(session, key)
+        stored = _newest(session, key)
         row = Launch(
             id=launch_id, journey_key=key, journey_version=stored.version, name=name,
             segment_path=str(segment)[-500:], segment_sha256=sha256, status=RUNNING,
@@ -143,6 +145,33 @@ def _open(
         )
     session.flush()
     return LiveJourney(stored.id, stored.version, definition), row  # type: ignore[arg-type]
+
+
+def _newest(session: Session, key: str) -> Journey:
+    """The journey's newest published version; an unpublished one names the command that
+    publishes it (a launch is the moment a marketer most needs that hint)."""
+    try:
+        return find_version(session, key)
+    except JourneyNotFoundError:
+        settings = get_settings()
+        files = [p for p in journey_files(settings.journeys_dir) if p.stem == key]
+        target = f" {files[0]}" if files else ""
+        raise LaunchError(
+            f"journey '{key}' is not published: publish it first with "
+            f"`touchline journeys publish{target}`"
+        ) from None
+
+
+def published_definition(session: Session, key: str) -> tuple[int, JourneyDefinition]:
+    """The newest published version of a journey that can be launched to a segment."""
+    stored = _newest(session, key)
+    definition = JourneyDefinition.model_validate(stored.definition)
+    if not definition.trigger.segment:
+        raise LaunchError(
+            f"journey '{key}' starts on {definition.trigger.describe()}; only journeys with "
+            "`trigger: segment` are launched to a segment"
+        )
+    return stored.version, definition
 
 
 def _batches(
