@@ -7,8 +7,10 @@ retry: a rerun resumes after the last committed batch and enrolls nobody twice.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -19,8 +21,10 @@ from prefect.artifacts import (
 from prefect.runtime import flow_run
 
 from flows import _runtime
+from touchline.cli.launch import reach_lines
 from touchline.clock import SystemClock
 from touchline.launch import LaunchReport, launch
+from touchline.launch.reach import reach
 
 LISTED = 200
 
@@ -32,10 +36,18 @@ def _run_name() -> str:
 
 @flow(name="launch-campaign", flow_run_name=_run_name, retries=1)
 def launch_campaign(
-    journey: str, segment: str, name: str | None = None, as_of: datetime | None = None
+    journey: str,
+    segment: str,
+    name: str | None = None,
+    as_of: datetime | None = None,
+    dry_run: bool = False,
 ) -> dict[str, int | str]:
+    """``dry_run``: report the reach (who would enter, who would be skipped now and why)
+    as an artifact, and enroll nobody — as ``touchline launch --dry-run``."""
     engine = _runtime.engine()
     logger = get_run_logger()
+    if dry_run:
+        return _dry_run(engine, journey, Path(segment), name, as_of or SystemClock().now())
     progress = create_progress_artifact(progress=0.0, description=f"{journey}: segment read")
     logged = [0.0]
 
@@ -83,3 +95,33 @@ def launch_campaign(
         "unknown_customers": report.unknown_customers,
         "rejected": report.rejected_count,
     }
+
+
+def _dry_run(
+    engine: Any, journey: str, segment: Path, name: str | None, now: datetime
+) -> dict[str, int | str]:
+    found = reach(engine.db, journey, segment, now=now, settings=engine.settings, name=name)
+    text = "\n".join(f"- {line.strip()}" for line in reach_lines(found, segment.name))
+    create_markdown_artifact(
+        key="launch-reach", markdown=f"# Reach of {journey} ← {segment.name}\n\n{_plain(text)}"
+    )
+    get_run_logger().info(
+        "dry run of %s: %s rows, %s would enter, %s rejected, %s unknown, %s already enrolled, "
+        "%s held out", journey, found.rows, found.would_enter, found.rejected_count,
+        found.unknown_customers, found.already_enrolled, found.held_out,
+    )  # fmt: skip
+    return {
+        "launch": found.launch_name,
+        "rows": found.rows,
+        "would_enter": found.would_enter,
+        "rejected": found.rejected_count,
+        "unknown_customers": found.unknown_customers,
+        "already_enrolled": found.already_enrolled,
+        "held_out": found.held_out,
+        "filtered_out": found.filtered_out,
+    }
+
+
+def _plain(text: str) -> str:
+    """Rich markup ([bold], [red]✗[/]) out of the artifact's markdown."""
+    return re.sub(r"\[/?[a-z ]*\]", "", text)

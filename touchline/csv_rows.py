@@ -11,6 +11,7 @@ counting pass over a file that may hold millions of rows.
 from __future__ import annotations
 
 import csv
+import io
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ class CsvRows:
                     error = None
                 record = feed.record
                 first = record[0][0] if record else feed.line
-                if len(record) > 1 and (error is not None or len(values or ()) != width):
+                if len(record) > 1 and (
+                    error is not None or len(values or ()) != width or _unclosed(record)
+                ):
                     # A quote opened and never closed swallows every line after it into one
                     # field: blame the line where it opened, and read the lines it swallowed
                     # again as the rows they are — none is lost without a word.
@@ -129,6 +132,16 @@ class CsvRows:
         if duplicated:
             raise self._fail("header", f"column names used twice: {', '.join(duplicated)}")
         return header
+
+
+def _unclosed(record: list[tuple[int, str]]) -> bool:
+    """Whether a record that spans lines only ended because the file did, inside a quote
+    (the lenient parser returns such a record whole; the strict one says so)."""
+    try:
+        list(csv.reader(io.StringIO("".join(text for _, text in record)), strict=True))
+    except csv.Error:
+        return True
+    return False
 
 
 class _LineFeed:

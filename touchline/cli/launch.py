@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -12,6 +13,8 @@ from touchline.config import get_settings
 from touchline.db import Database
 from touchline.errors import JourneyNotFoundError, LaunchError, SegmentFileError
 from touchline.launch import LaunchReport, launch
+from touchline.launch.reach import Reach, reach
+from touchline.launch.schedule import schedule_launch
 
 SHOW_PROBLEMS = 20
 
@@ -32,12 +35,47 @@ def launch_command(
         help="The launch's name. Default: the file's name and content hash, so the same file "
         "launched again resumes the same launch. Give a name to resume after editing the file.",
     ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the reach (rows, unknown customers, already enrolled, held out, and per "
+        "channel who would be skipped now and why) without enrolling anyone.",
+    ),
+    at: datetime = typer.Option(
+        None,
+        "--at",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M%z"],
+        help="Launch later: a scheduled run of the launch-campaign Prefect deployment at this "
+        "time (ISO 8601 with a time zone, e.g. 2026-12-01T09:00:00+01:00).",
+    ),
+    allow_rejects: bool = typer.Option(
+        False,
+        "--allow-rejects",
+        help="Exit 0 even when rows of the file were rejected (the others are enrolled either way).",
+    ),
 ) -> None:
     """Enroll a segment in a journey, in streaming batches. Safe to run again: an interrupted
-    launch resumes where it stopped and nobody is enrolled twice. The advance flow sends."""
+    launch resumes where it stopped and nobody is enrolled twice. The advance flow sends.
+    Exits 1 when rows were rejected (unless --allow-rejects), 2 when nothing could be done."""
     out = console()
     settings = get_settings()
     db = Database(settings.resolved_database_url)
+    now = SystemClock().now()
+    if dry_run:
+        _dry_run(db, journey, segment, name, allow_rejects)
+        return
+    if at is not None:
+        try:
+            scheduled = schedule_launch(journey, segment, at, now=now, name=name)
+        except LaunchError as exc:
+            out.print(f"[red]✗[/] {exc}")
+            raise typer.Exit(2) from exc
+        out.print(
+            f"[green]✓[/] launch of {journey} ← {segment.name} scheduled for "
+            f"{scheduled.at.isoformat()}: flow run '{scheduled.flow_run_name}' "
+            f"({scheduled.flow_run_id}) of {scheduled.deployment}; cancel or move it in the Prefect UI"
+        )
+        return
     try:
         with file_progress(out, "{task.fields[enrolled]:,} enrolled") as bar:
             task = bar.add_task(f"{journey} ← {segment.name}", total=None, enrolled=0)
@@ -49,7 +87,7 @@ def launch_command(
                 db,
                 journey,
                 segment,
-                now=SystemClock().now(),
+                now=now,
                 name=name,
                 batch_size=settings.launch_batch_size,
                 on_progress=progress,
@@ -62,6 +100,72 @@ def launch_command(
         out.print(f"[red]✗[/] {exc}")
         raise typer.Exit(2) from exc
     _present(report, segment)
+    if report.rejected_count and not allow_rejects:
+        out.print(
+            f"[red]✗[/] {report.rejected_count:,} rows rejected (fix them and launch again: "
+            "nobody is enrolled twice; or pass --allow-rejects)"
+        )
+        raise typer.Exit(1)
+
+
+def _dry_run(
+    db: Database, journey: str, segment: Path, name: str | None, allow_rejects: bool
+) -> None:
+    out = console()
+    try:
+        found = reach(
+            db, journey, segment, now=SystemClock().now(), settings=get_settings(), name=name
+        )
+    except SegmentFileError as exc:
+        for problem in exc.problems:
+            out.print(f"[red]✗[/] {problem}")
+        raise typer.Exit(2) from exc
+    except (JourneyNotFoundError, LaunchError) as exc:
+        out.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(2) from exc
+    for line in reach_lines(found, segment.name):
+        out.print(line)
+    if found.rejected_count and not allow_rejects:
+        raise typer.Exit(1)
+
+
+def reach_lines(found: Reach, file: str) -> list[str]:
+    """The dry run's report: every row accounted for, then what the first step would do."""
+    lines = [f"[red]✗[/] {file}:{problem}" for problem in found.rejected[:SHOW_PROBLEMS]]
+    lines += [
+        f"[yellow]?[/] {file}:line {line}: no customer '{customer}' in the record"
+        for line, customer in found.unknown_sample[: max(0, SHOW_PROBLEMS - len(found.rejected))]
+    ]
+    hidden = found.rejected_count + found.unknown_customers - SHOW_PROBLEMS
+    if hidden > 0:
+        lines.append(f"… and {hidden:,} more rows like these")
+    lines += [
+        f"[bold]Dry run[/] of launch '{found.launch_name}' of {found.journey_key} "
+        f"v{found.journey_version} — nothing was enrolled:",
+        f"  {found.rows:,} rows in {file}",
+        f"  {found.rejected_count:,} rejected rows",
+        f"  {found.unknown_customers:,} unknown customers",
+        f"  {found.listed_twice:,} listed twice (enter once)",
+        f"  {found.already_enrolled:,} already enrolled",
+        f"  {found.filtered_out:,} filtered out (trigger filter, re-entry window)",
+        f"  {found.held_out:,} held out (control group)",
+        f"  [bold]{found.would_enter:,} would enter[/]",
+    ]
+    if found.first_step is None:
+        return lines
+    lines.append(f"First send step '{found.first_step}', decided now:")
+    for channel in sorted(set(found.sent_now) | set(found.deferred) | set(found.skipped)):
+        skipped = found.skipped.get(channel, {})
+        detail = ", ".join(f"{n:,} {check}" for check, n in sorted(skipped.items())) or "none"
+        lines.append(
+            f"  {channel}: {found.sent_now[channel]:,} now, {found.deferred[channel]:,} later "
+            f"(quiet hours, best time); skipped on {channel}: {detail}"
+        )
+    lines.append(
+        f"  {found.capped:,} skipped for the frequency cap; "
+        f"{found.nothing_sendable:,} with no channel at all"
+    )
+    return lines
 
 
 def _present(report: LaunchReport, segment: Path) -> None:
