@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -40,8 +41,20 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, index: bool = Tru
     return table
 
 
-def timeline_table(entries: list[Entry], customer_id: str, timezone: str | None) -> Table:
+def when(at: datetime, now: datetime, zone: ZoneInfo | None = None) -> str:
+    """A timeline date: the weekday and day, and the month and year when it is not the
+    current year's (an event dated 2030 must not pass for this year's)."""
+    local = at.astimezone(zone) if zone else at
+    if local.year != now.year:
+        return f"{local:%a %d %b %Y %H:%M}"
+    return f"{local:%a %d %H:%M}" if zone is None else f"{local:%a %H:%M}"
+
+
+def timeline_table(
+    entries: list[Entry], customer_id: str, timezone: str | None, now: datetime | None = None
+) -> Table:
     zone = ZoneInfo(timezone) if timezone else None
+    now = now or datetime.now(UTC)
     table = Table(
         title=f"Timeline of {customer_id}" + (f" ({timezone})" if timezone else ""),
         title_justify="left",
@@ -55,9 +68,9 @@ def timeline_table(entries: list[Entry], customer_id: str, timezone: str | None)
     table.add_column("detail", overflow="fold")
     for entry in entries:
         style = KIND_STYLE.get(entry.kind, "")
-        cells = [f"{entry.at:%a %d %H:%M}"]
+        cells = [when(entry.at, now)]
         if zone:
-            cells.append(f"{entry.at.astimezone(zone):%a %H:%M}")
+            cells.append(when(entry.at, now, zone))
         cells += [
             f"[{style}]{entry.kind}[/]" if style else entry.kind,
             entry.channel or "",
