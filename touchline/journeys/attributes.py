@@ -192,11 +192,29 @@ def _template_files(catalog: TemplateCatalog, name: str) -> list[str]:
     for parts in CHANNEL_PARTS.values():
         for part in parts:
             files += catalog._all_locale_files(name, part)
+    # The approved WhatsApp template's variables are Jinja expressions over the same context.
+    folder, stem = Path(name).parent, Path(name).name
+    files += [
+        str(folder / p.name) if str(folder) != "." else p.name
+        for p in (catalog.root / folder).glob(f"{stem}*.whatsapp.yaml")
+    ]
     return sorted(set(files))
+
+
+def _sidecar_reads(catalog: TemplateCatalog, filename: str) -> list[tuple[str, Read]]:
+    try:
+        document = yaml.safe_load((catalog.root / filename).read_text("utf-8")) or {}
+        variables = document.get("variables") or {}
+        trees = [catalog.env.parse(str(expression)) for expression in variables.values()]
+    except (OSError, AttributeError, yaml.YAMLError, jinja2.TemplateSyntaxError):
+        return []  # the WhatsApp checks report a sidecar they cannot read
+    return [(filename, read) for tree in trees for read in reads(tree)]
 
 
 def _reads_of(catalog: TemplateCatalog, filename: str) -> list[tuple[str, Read]]:
     """The reads of a template and of the layouts it extends or includes."""
+    if filename.endswith(".yaml"):
+        return _sidecar_reads(catalog, filename)
     found: list[tuple[str, Read]] = []
     pending, seen = [filename], set()
     while pending:

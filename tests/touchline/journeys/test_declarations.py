@@ -131,3 +131,17 @@ def test_undeclared_event_types_fail_validation(project: Path) -> None:
 def test_the_project_declares_everything_its_journeys_use() -> None:
     result = runner.invoke(app, ["journeys", "validate"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_approved_whatsapp_templates_variables_are_checked(project: Path) -> None:
+    path = write(project, "Your cart")
+    folder = project / "templates" / "promo"
+    (folder / "hello.whatsapp.j2").write_text("Hi {{ customer.first_name }}")
+    (folder / "hello.whatsapp.yaml").write_text(
+        'content_sid: HX3c1f0a9b8e7d6c5b4a39281706f5e4d3\nvariables:\n  "1": "{{ customer.firstname }}"\n'
+    )
+    path.write_text(path.read_text().replace("channel: email", "channel: whatsapp"))
+    result = runner.invoke(app, ["journeys", "validate", str(path)])
+    assert result.exit_code == 1
+    assert ("promo/hello.whatsapp.yaml:1: customer.firstname is not declared" in flat(result.output))  # fmt: skip
+    assert "did you mean customer.first_name?" in flat(result.output)
