@@ -102,7 +102,8 @@ def launch_command(
     _present(report, segment)
     if report.rejected_count and not allow_rejects:
         out.print(
-            f"[red]✗[/] {report.rejected_count:,} rows rejected (fix them and launch again: "
+            f"[red]✗[/] {report.rejected_count:,} row{'s' if report.rejected_count != 1 else ''} "
+            "rejected (fix them and launch again: "
             "nobody is enrolled twice; or pass --allow-rejects)"
         )
         raise typer.Exit(1)

@@ -85,7 +85,8 @@ def test_launch_enrolls_a_segment_once_and_names_bad_rows(
     csv = tmp_path / "vip.csv"
     csv.write_text("customer_id,store\nc1,Lyon\n,Paris\nc2,Nice\nnobody,Lille\n")
     first = runner.invoke(app, ["launch", "winter_sale", "--segment", str(csv)])
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # a row was rejected: --allow-rejects says "fine"
+    assert "1 row rejected" in first.output
     assert "vip.csv:line 3: customer_id is empty" in first.output
     assert "vip.csv:line 5: no customer 'nobody' in the record" in first.output
     assert "4 rows read; 2 enrolled, 0 already enrolled" in first.output
