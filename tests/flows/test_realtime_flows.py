@@ -35,6 +35,9 @@ def test_an_event_from_a_prefect_trigger_is_ingested_once(settings: Settings, db
     assert (again["accepted"], again["duplicates"], again["enrolled"]) == ([], [event["id"]], 0)
     with pytest.raises(ValueError, match="occurred_at: needs a time zone"):
         ingest_event({**event, "id": "bad-1", "occurred_at": "2026-11-23T09:00:00"}, as_of=START)
+    # The tracking plan applies to the Prefect trigger as to every other way in.
+    with pytest.raises(ValueError, match=r"did you mean 'customer\.signed_up'"):
+        ingest_event({**event, "id": "bad-2", "type": "customer.signedup"}, as_of=START)
     assert count(db, Event) == 1
 
 
