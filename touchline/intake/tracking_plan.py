@@ -55,8 +55,8 @@ class TrackingPlan:
     def payload_problems(self, event_type: str, payload: Any) -> list[Problem]:
         """Where the payload breaks its type's schema: ``payload.cart.total``: the reason."""
         validator = self._validators.get(event_type)
-        if validator is None:
-            return []
+        if validator is None or validator.is_valid(payload):
+            return []  # the common case, decided without collecting errors
         problems = []
         for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.path)):
             where = ".".join(["payload", *(str(part) for part in error.absolute_path)])
