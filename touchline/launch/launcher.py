@@ -30,6 +30,7 @@ from touchline.journeys.loader import journey_files
 from touchline.journeys.model import JourneyDefinition
 from touchline.journeys.store import find_version
 from touchline.launch.segment_file import RejectedRow, SegmentReader, SegmentRow, file_sha256
+from touchline.lifecycle.states import PAUSED, standing
 from touchline.record import Customer, Enrollment, Journey, Launch
 from touchline.record.launches import FINISHED, RUNNING
 
@@ -143,6 +144,7 @@ def _open(
             f"journey '{key}' starts on {definition.trigger.describe()}; only journeys with "
             "`trigger: segment` are launched to a segment"
         )
+    _refuse_unless_live(session, key)
     session.flush()
     return LiveJourney(stored.id, stored.version, definition), row  # type: ignore[arg-type]
 
@@ -171,7 +173,21 @@ def published_definition(session: Session, key: str) -> tuple[int, JourneyDefini
             f"journey '{key}' starts on {definition.trigger.describe()}; only journeys with "
             "`trigger: segment` are launched to a segment"
         )
+    _refuse_unless_live(session, key)
     return stored.version, definition
+
+
+def _refuse_unless_live(session: Session, key: str) -> None:
+    """A paused, stopped or archived journey takes nobody new: a launch would otherwise
+    enroll a whole segment behind the marketer's pause."""
+    found = standing(session, key)
+    if found.entry_refusal:
+        hint = (
+            f"; resume it first with `touchline journeys resume {key} --reason TEXT`"
+            if found.state == PAUSED
+            else ""
+        )
+        raise LaunchError(f"journey '{key}' is {found.state}: a launch enrolls nobody{hint}")
 
 
 def _batches(

@@ -155,3 +155,23 @@ def test_a_stray_quote_closed_much_later_swallows_nothing(tmp_path: Path) -> Non
     found = rows(tmp_path, text)
     assert [(type(r).__name__, r.line) for r in found] == [
         ("RejectedRow", 2), ("CsvRow", 3), ("CsvRow", 4), ("CsvRow", 5)]  # fmt: skip
+
+
+def test_a_paused_journey_is_not_launched_and_the_dry_run_says_so(
+    db: Database, settings: Settings, winter_sale: None, tmp_path: Path
+) -> None:
+    from touchline.lifecycle.states import PAUSED, change_state
+
+    audience(db)
+    path = segment_file(tmp_path)
+    change_state(db, "winter_sale", PAUSED, reason="pricing error", who="test", now=START)
+    message = (
+        "journey 'winter_sale' is paused: a launch enrolls nobody; resume it first with "
+        "`touchline journeys resume winter_sale --reason TEXT`"
+    )
+    with pytest.raises(LaunchError) as refused:
+        launch(db, "winter_sale", path, now=START)
+    assert str(refused.value) == message
+    with pytest.raises(LaunchError, match="is paused"):
+        reach(db, "winter_sale", path, now=START, settings=settings)
+    assert enrollments(db) == 0
