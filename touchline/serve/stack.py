@@ -31,6 +31,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from touchline.config import PROJECT_ROOT, Settings
+from touchline.serve.automations import HEARTBEAT_SECONDS, automations
 from touchline.serve.prefect_api import PrefectApi
 from touchline.serve.processes import (
     STACK_MARKER,
@@ -149,6 +150,10 @@ class StackPlan:
                 "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(self.scheduler_loop_seconds),
                 "PREFECT_WORKER_QUERY_SECONDS": str(self.worker_query_seconds),
                 "PREFECT_WORKER_PREFETCH_SECONDS": str(self.worker_prefetch_seconds),
+                # Served flow runs send heartbeats, which the crashed-runs automation
+                # (touchline/serve/automations.py) watches; tests in ephemeral mode turn
+                # them off, so this is set here whatever the caller's environment says.
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
             }
         )
         env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
@@ -277,6 +282,8 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
         )  # fmt: skip
         _run_step("deploy", [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], plan, env,
                   timeout=180)  # fmt: skip
+        for automation in automations():
+            prefect.put_automation(automation)
         cancelled = prefect.cancel_late_runs(POOL)
         since = datetime.now(UTC) - timedelta(seconds=1)
         names = [f"touchline-worker-{n}" for n in range(1, plan.workers + 1)]
