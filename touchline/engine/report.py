@@ -70,11 +70,16 @@ def counts_in_words(report: BatchReport) -> str:
 
 
 def main_step(report: BatchReport) -> str:
-    """The journey/step most of the batch stood on (``welcome/welcome_email +2`` when it
-    spanned others): what a task-run name can say in a few words."""
-    if not report.steps:
+    """The send step most of the batch's touches came from (``welcome/welcome_email +2``
+    when other send steps had touches too; the busiest step of any kind when nothing was
+    sent): what a task-run name can say in a few words."""
+    by_step: Counter[tuple[str, str]] = Counter()
+    for (journey, step, _, _), n in report.touches.items():
+        by_step[(journey, step)] += n
+    by_step = by_step or report.steps
+    if not by_step:
         return "no step"
-    ordered = sorted(report.steps.items(), key=lambda item: (-item[1], item[0]))
+    ordered = sorted(by_step.items(), key=lambda item: (-item[1], item[0]))
     (journey, step), _ = ordered[0]
     more = f" +{len(ordered) - 1}" if len(ordered) > 1 else ""
     return f"{journey}/{step}{more}"
