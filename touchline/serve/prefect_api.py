@@ -87,6 +87,18 @@ class PrefectApi:
             return str(automation_id)
         return str(self._post("/automations/", spec)["id"])
 
+    def deployments_without_scheduled_runs(self, names: list[str]) -> list[str]:
+        """Those of the named deployments the scheduler has not yet given a scheduled run."""
+        waiting = []
+        for name in names:
+            runs = self._post("/flow_runs/filter", {
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                "deployments": {"name": {"any_": [name]}}, "limit": 1,
+            })  # fmt: skip
+            if not runs:
+                waiting.append(name)
+        return waiting
+
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         response = self._http.get(f"/flow_runs/{flow_run_id}")
         response.raise_for_status()

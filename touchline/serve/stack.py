@@ -282,6 +282,12 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
         )  # fmt: skip
         _run_step("deploy", [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], plan, env,
                   timeout=180)  # fmt: skip
+        # On SQLite, a Prefect transaction that read and then writes fails at once with
+        # "database is locked" when another one committed a write in between (WAL mode
+        # does not wait for that case, whatever the busy timeout): the scheduler writing
+        # the new deployments' runs while we create ours was the start-up's 503s. So the
+        # scheduler finishes first, then the supervisor writes.
+        _wait_for_schedules(prefect, plan)
         for automation in automations():
             prefect.put_automation(automation)
         cancelled = prefect.cancel_late_runs(POOL)
@@ -314,6 +320,27 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
     finally:
         prefect.close()
     return RunningStack(plan, names, run_id, cancelled)
+
+
+def scheduled_deployments(project_root: Path) -> list[str]:
+    """The names of prefect.yaml's deployments that have a schedule."""
+    import yaml
+
+    config = yaml.safe_load((project_root / "prefect.yaml").read_text())
+    return [d["name"] for d in config.get("deployments", []) if d.get("schedules")]
+
+
+def _wait_for_schedules(prefect: PrefectApi, plan: StackPlan) -> None:
+    """Until every scheduled deployment has its runs in place (the scheduler's first pass
+    after the deploy); gives up quietly after a few scheduler loops."""
+    names = scheduled_deployments(plan.project_root)
+    deadline = time.monotonic() + 3 * plan.scheduler_loop_seconds + 10
+    while names and time.monotonic() < deadline:
+        names = prefect.deployments_without_scheduled_runs(names)
+        if names:
+            time.sleep(0.5)
+    # One more loop's worth of quiet: the scheduler inserts in batches.
+    time.sleep(1.0)
 
 
 def _run_step(
