@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 TABLE_KEY = "advance-touches"
 SUMMARY_KEY = "advance-summary"
 PROGRESS_KEY = "advance-progress"
+# At most one progress update (and one pass over pending renames) this often.
+TICK_SECONDS = 2.0
 
 
 @dataclass
@@ -67,6 +69,8 @@ class RunProgress:
         self._refresh = refresh_seconds
         self._started = time.monotonic()
         self._refreshed = 0.0
+        self._ticked = 0.0
+        self._reported: tuple[int, int] = (0, 0)
         self._table_id: UUID | None = None
         self._summary_id: UUID | None = None
         self._renames: dict[UUID, _Rename] = {}
@@ -85,14 +89,19 @@ class RunProgress:
             self._renames[task_run_id] = _Rename(batch_name(number, report), time.monotonic())
         self.tick()
 
-    def tick(self, *, force_tables: bool = False) -> None:
-        """Between batches (idle polls too): progress, pending renames, tables when due."""
-        self._apply_renames()
+    def tick(self) -> None:
+        """Between batches, idle polls too (several a second): pending renames and progress
+        every couple of seconds, the tables every ``refresh_seconds``."""
         now = time.monotonic()
-        if force_tables or (self.total.claimed and now - self._refreshed >= self._refresh):
+        if now - self._ticked < TICK_SECONDS:
+            return
+        self._ticked = now
+        self._apply_renames()
+        if self.total.claimed and now - self._refreshed >= self._refresh:
             self._write_tables()
             self._refreshed = now
-        if self.batches:
+        if self.batches and self._reported != (self.batches, int(self._percent())):
+            self._reported = (self.batches, int(self._percent()))
             update_progress_artifact(
                 self._progress_id, self._percent(), description=self._progress_words()
             )
@@ -116,9 +125,8 @@ class RunProgress:
     def _percent(self) -> float:
         if self._window:
             return min(99.0, 100.0 * (time.monotonic() - self._started) / self._window)
-        if self._due_hint:
-            return min(99.0, 100.0 * self.total.claimed / self._due_hint)
-        return 50.0
+        # Enrollments move several steps a batch and new ones fall due: a share, capped.
+        return min(99.0, 100.0 * self.total.claimed / max(self._due_hint or 0, 1))
 
     def _progress_words(self) -> str:
         minutes = (time.monotonic() - self._started) / 60

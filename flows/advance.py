@@ -22,7 +22,7 @@ from flows import _runtime
 from flows._progress import RunProgress
 from touchline.clock import SystemClock
 from touchline.engine import BatchReport, advance_next_batch
-from touchline.engine.claim import any_due
+from touchline.engine.claim import any_due, count_due
 
 
 @contextmanager
@@ -121,7 +121,9 @@ def advance_journeys(
     if unless_polling and as_of is None and (poller := _polling_run()):
         logger.info("'%s' is advancing due work; nothing for this run to do", poller)
         return _summary(BatchReport())
-    progress = RunProgress(f"Advance as of {now:%Y-%m-%d %H:%M} UTC")
+    with _runtime.engine().db.session() as session:
+        due = count_due(session, now)
+    progress = RunProgress(f"Advance as of {now:%Y-%m-%d %H:%M} UTC", due_hint=due)
 
     def record(number: int, task_run_id: UUID | None, report: BatchReport) -> None:
         progress.batch_done(number, task_run_id, report)
