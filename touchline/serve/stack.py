@@ -291,6 +291,16 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
         for automation in automations():
             prefect.put_automation(automation)
         cancelled = prefect.cancel_late_runs(POOL)
+        # The first continuous run, due now, before the workers start: a worker takes it
+        # on its first poll, and its creation does not race their polls' writes.
+        run_id = None
+        if plan.start_continuous_run:
+            deployment = prefect.deployment(CONTINUOUS_DEPLOYMENT)
+            if deployment is not None:
+                run_id = prefect.run_deployment(deployment["id"])["id"]
+            else:
+                progress(f"no '{CONTINUOUS_DEPLOYMENT}' deployment in prefect.yaml: "
+                         "advance-journeys (hourly) does the work")  # fmt: skip
         since = datetime.now(UTC) - timedelta(seconds=1)
         names = [f"touchline-worker-{n}" for n in range(1, plan.workers + 1)]
         workers: list[Started] = []
@@ -309,14 +319,6 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
                 timeout=plan.timeout,
                 what=f"Prefect worker {name}",
             )
-        run_id = None
-        if plan.start_continuous_run:
-            deployment = prefect.deployment(CONTINUOUS_DEPLOYMENT)
-            if deployment is not None:
-                run_id = prefect.run_deployment(deployment["id"])["id"]
-            else:
-                progress(f"no '{CONTINUOUS_DEPLOYMENT}' deployment in prefect.yaml: "
-                         "advance-journeys (every minute) does the work")  # fmt: skip
     finally:
         prefect.close()
     return RunningStack(plan, names, run_id, cancelled)

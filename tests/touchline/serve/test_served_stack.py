@@ -34,6 +34,7 @@ from touchline.record import Interaction, Touch
 from touchline.serve import RunningStack, StackPlan, start_stack, stop_stack
 from touchline.serve.prefect_api import PrefectApi
 from touchline.serve.processes import STACK_MARKER, free_port
+from touchline.serve.server_log import locked_requests
 
 pytestmark = [pytest.mark.prefect]
 T = TypeVar("T")
@@ -95,9 +96,15 @@ def _kinds(db: Database, customer: str) -> dict[str, set[str]]:
     return found
 
 
-def test_the_server_starts_without_database_locked_errors(stack: RunningStack) -> None:
-    log = (stack.plan.logs / "prefect-server.log").read_text(errors="replace")
-    assert "database is locked" not in log
+def test_the_supervisor_s_requests_meet_no_database_locked_errors(stack: RunningStack) -> None:
+    """The stack's own writes wait for the scheduler's first pass and go before the workers
+    poll. What remains on SQLite is `prefect deploy` meeting Prefect's own services (0-2 per
+    start, retried by Prefect's client; none on PostgreSQL): docs/operations.md."""
+    locked = locked_requests(stack.plan.logs / "prefect-server.log")
+    ours = {"deployments.create_flow_run_from_deployment", "automations.create_automation",
+            "automations.update_automation", "flow_runs.set_flow_run_state"}  # fmt: skip
+    assert not ours & set(locked), locked
+    assert len(locked) <= 2, locked
 
 
 def test_every_provider_webhook_reaches_the_record_through_the_served_api(
