@@ -131,7 +131,8 @@ class RunProgress:
     def _progress_words(self) -> str:
         minutes = (time.monotonic() - self._started) / 60
         return (
-            f"{self.batches} batches in {minutes:.1f} min, {self.total.claimed:,} customers "
+            f"{self.batches} batch{'es' if self.batches != 1 else ''} in {minutes:.1f} min, "
+            f"{self.total.claimed:,} customers "
             f"advanced: {counts_in_words(self.total)}"
         )
 
