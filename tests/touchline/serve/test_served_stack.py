@@ -137,25 +137,25 @@ def test_every_provider_webhook_reaches_the_record_through_the_served_api(
         _wait("the apology DM sent", lambda: "sent" in _kinds(db, cid).get("apology_dm", set()),
               timeout=60)  # fmt: skip
         assert x.direct_messages()
-        # Delivery and engagement webhooks come when the emulators' time reaches them:
-        # SendGrid's Event Webhook and Twilio's status callback, to the served API.
-        sendgrid.set_time(datetime.now(UTC) + timedelta(hours=2))
+        # Delivery webhooks come as the emulators post them, on the wall clock (within
+        # 45 s of the send): SendGrid's Event Webhook and Twilio's status callback, to the
+        # served API. (Moving the emulators' clock ahead would post events the API refuses
+        # as older than TOUCHLINE_SENDGRID_WEBHOOK_MAX_AGE from its point of view.)
+        email_outcomes, sms_outcomes = {"delivered", "bounced"}, {"delivered", "undelivered"}
         kinds = _wait(
             "delivery webhooks in the record",
             lambda: (
                 (k := _kinds(db, cid))
-                and "delivered" in k.get("welcome_email", set())
-                and "delivered" in k.get("ask_to_confirm", set())
+                and email_outcomes & k.get("welcome_email", set())
+                and sms_outcomes & k.get("ask_to_confirm", set())
                 and k
             ),
-            timeout=60,
+            timeout=120,
         )
-        assert {"sent", "delivered"} <= kinds["welcome_email"]
-        assert {"sent", "delivered"} <= kinds["ask_to_confirm"]
+        assert "sent" in kinds["welcome_email"] and "sent" in kinds["ask_to_confirm"]
         assert "sent" in kinds["apology_dm"]
         assert {email["touch_id"], text["touch_id"]} <= set(_touch_ids(db, cid))
     finally:
-        sendgrid.release_time()
         for client in (sendgrid, twilio, x):
             client.close()
         db.dispose()
