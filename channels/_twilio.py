@@ -15,6 +15,7 @@ from twilio.rest import Client
 
 from channels._exception_map import translated_errors
 from channels.base import InDoubt, Receipt
+from channels.credentials import Credential, current
 from channels.errors import LookupIncomplete, TransientChannelError
 
 
@@ -65,17 +66,19 @@ class ThreadClients:
     """One SDK client per thread: the dispatch pool sends from several threads, and a
     requests session is not safe to share between them."""
 
-    def __init__(self, account_sid: str, auth_token: str, base_url: str, timeout: float):
+    def __init__(self, account_sid: str, auth_token: Credential, base_url: str, timeout: float):
         self._args = (account_sid, auth_token, base_url, timeout)
         self._local = threading.local()
 
     def get(self) -> tuple[Client, BaseUrlHttpClient]:
+        sid, auth_token, base_url, timeout = self._args
+        token = current(auth_token)
         pair = getattr(self._local, "pair", None)
-        if pair is None:
-            sid, token, base_url, timeout = self._args
+        # A rotated token (a Prefect Secret block) takes effect at the next request.
+        if pair is None or self._local.token != token:
             http = BaseUrlHttpClient(base_url, timeout)
             pair = (Client(sid, token, http_client=http), http)
-            self._local.pair = pair
+            self._local.pair, self._local.token = pair, token
         return pair
 
     def close(self) -> None:

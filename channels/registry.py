@@ -18,10 +18,13 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
         path = settings.console_channel_path or str(settings.home / "console.jsonl")
         return dict(console_channels(KNOWN_CHANNELS, path))
+    # Imported here: touchline.secrets imports from channels (its errors).
+    from touchline.secrets import credential
+
     public = settings.public_url.rstrip("/")
     return {
         "email": SendGridEmail(
-            api_key=settings.sendgrid_api_key.get_secret_value(),
+            api_key=credential(settings, "sendgrid_api_key"),
             host=settings.sendgrid_host,
             from_email=settings.email_from,
             from_name=settings.email_from_name,
@@ -29,7 +32,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         ),
         "sms": TwilioSms(
             account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token.get_secret_value(),
+            auth_token=credential(settings, "twilio_auth_token"),
             base_url=settings.twilio_base_url,
             from_number=settings.sms_from,
             status_callback_url=f"{public}/webhooks/twilio/status",
@@ -37,7 +40,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         ),
         "whatsapp": TwilioWhatsApp(
             account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token.get_secret_value(),
+            auth_token=credential(settings, "twilio_auth_token"),
             base_url=settings.twilio_base_url,
             from_number=settings.whatsapp_from,
             status_callback_url=f"{public}/webhooks/twilio/status",
@@ -45,9 +48,9 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         ),
         "x": XDirectMessages(
             consumer_key=settings.x_consumer_key,
-            consumer_secret=settings.x_consumer_secret.get_secret_value(),
+            consumer_secret=credential(settings, "x_consumer_secret"),
             access_token=settings.x_access_token,
-            access_token_secret=settings.x_access_token_secret.get_secret_value(),
+            access_token_secret=credential(settings, "x_access_token_secret"),
             base_url=settings.x_api_base_url,
             timeout=settings.provider_timeout,
         ),

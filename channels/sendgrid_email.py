@@ -14,6 +14,7 @@ from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, To
 
 from channels._exception_map import translated_errors
 from channels.base import EmailMessage, InDoubt, Receipt
+from channels.credentials import Credential, current
 from channels.errors import LookupIncomplete, PermanentChannelError, TransientChannelError
 
 
@@ -24,7 +25,7 @@ class SendGridEmail:
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: Credential,
         host: str,
         from_email: str,
         from_name: str | None = None,
@@ -40,9 +41,12 @@ class SendGridEmail:
         self._local = threading.local()
 
     def _client(self) -> SendGridAPIClient:
+        key = current(self._api_key)
         client = getattr(self._local, "client", None)
-        if client is None:
-            client = SendGridAPIClient(api_key=self._api_key, host=self._host)
+        # A rotated key (a Prefect Secret block) takes effect at the next send.
+        if client is None or self._local.key != key:
+            self._local.key = key
+            client = SendGridAPIClient(api_key=key, host=self._host)
             # The SDK sets no timeout at all by default: a stalled connection would hang a
             # dispatch thread forever.
             client.client.timeout = self._timeout

@@ -9,6 +9,7 @@ from typing import ClassVar
 from channels._exception_map import translated_errors
 from channels._twilio import BaseUrlHttpClient, ThreadClients, callback_url, find_listed
 from channels.base import InDoubt, Receipt, SmsMessage
+from channels.credentials import Credential
 
 __all__ = ["BaseUrlHttpClient", "TwilioSms"]
 
@@ -21,7 +22,7 @@ class TwilioSms:
         self,
         *,
         account_sid: str,
-        auth_token: str,
+        auth_token: Credential,
         base_url: str,
         from_number: str,
         status_callback_url: str | None = None,

@@ -19,6 +19,7 @@ from typing import ClassVar
 from channels._exception_map import translated_errors
 from channels._twilio import ThreadClients, callback_url, find_listed
 from channels.base import InDoubt, Receipt, WhatsAppMessage, content_digest
+from channels.credentials import Credential
 from channels.errors import PermanentChannelError
 
 PREFIX = "whatsapp:"
@@ -38,7 +39,7 @@ class TwilioWhatsApp:
         self,
         *,
         account_sid: str,
-        auth_token: str,
+        auth_token: Credential,
         base_url: str,
         from_number: str,
         status_callback_url: str | None = None,

@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from channels._exception_map import translated_errors
 from channels.base import DirectMessage, InDoubt, Receipt
+from channels.credentials import Credential, current
 from channels.errors import LookupIncomplete, PermanentChannelError, TransientChannelError
 
 # Where tweepy sends every request: BaseClient.request hard-codes this host.
@@ -90,9 +91,9 @@ class XDirectMessages:
         self,
         *,
         consumer_key: str,
-        consumer_secret: str,
+        consumer_secret: Credential,
         access_token: str,
-        access_token_secret: str,
+        access_token_secret: Credential,
         base_url: str,
         timeout: float = 10.0,
     ):
@@ -106,9 +107,12 @@ class XDirectMessages:
         self._user_ids: dict[str, str] = {}
 
     def _client(self) -> tweepy.Client:
+        key, secret_source, token, token_secret_source = self._credentials
+        secret, token_secret = current(secret_source), current(token_secret_source)
         client = getattr(self._local, "client", None)
-        if client is None:
-            key, secret, token, token_secret = self._credentials
+        # Rotated secrets (Prefect Secret blocks) take effect at the next request.
+        if client is None or self._local.secrets != (secret, token_secret):
+            self._local.secrets = (secret, token_secret)
             client = tweepy.Client(
                 consumer_key=key,
                 consumer_secret=secret,

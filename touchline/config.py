@@ -274,6 +274,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # --- credentials from Prefect Secret blocks (touchline/secrets.py) -------------------
+    # A block's name here replaces the environment's value: the key is read from the
+    # Prefect server (cached `secret_cache_seconds`), so rotating it in the UI needs no
+    # restart. Empty: the TOUCHLINE_* value above.
+    sendgrid_api_key_block: str = ""
+    twilio_auth_token_block: str = ""
+    x_consumer_secret_block: str = ""
+    x_access_token_secret_block: str = ""
+    secret_cache_seconds: float = Field(default=60.0, ge=0)
+
     @field_validator(
         "marketing_cap_window",
         "history_window",

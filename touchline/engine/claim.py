@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from touchline.lifecycle.states import halted_keys_query
@@ -80,3 +80,13 @@ def any_due(session: Session, now: datetime) -> bool:
         .limit(1)
     )
     return session.execute(probe).first() is not None
+
+
+def count_due(session: Session, now: datetime) -> int:
+    """How many enrollments a claim now could take (for a run's progress)."""
+    query = select(func.count()).where(
+        Enrollment.status == ACTIVE,
+        Enrollment.next_action_at <= now,
+        or_(Enrollment.lease_expires_at.is_(None), Enrollment.lease_expires_at < now),
+    )
+    return int(session.execute(query).scalar_one())

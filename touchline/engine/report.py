@@ -18,7 +18,7 @@ class BatchReport:
     ended: Counter[tuple[str, str, str]] = field(
         default_factory=Counter
     )  # (journey, status, reason)
-    parked: int = 0
+    parked: int = 0  # now waiting: for their time, an event, a send window or a retry
     retried_later: int = 0
     aborted: str | None = None  # what the operator must do before the next run
 
@@ -52,16 +52,65 @@ def touch_table(report: BatchReport) -> list[dict[str, object]]:
     ]
 
 
+# What an operator calls each outcome, in the order they read them.
+OUTCOME_WORDS = ("sent", "skipped", "failed", "deferred")
+
+
+def counts_in_words(report: BatchReport) -> str:
+    """``412 sent, 3 skipped, 20 waiting``: only what happened, in operators' words."""
+    parts = [f"{report.count(o):,} {o}" for o in OUTCOME_WORDS if report.count(o)]
+    if report.retried_later:
+        parts.append(f"{report.retried_later:,} to retry later")
+    if report.parked:
+        parts.append(f"{report.parked:,} waiting")
+    finished = sum(report.ended.values())
+    if finished:
+        parts.append(f"{finished:,} finished")
+    return ", ".join(parts) or "nothing to do"
+
+
+def main_step(report: BatchReport) -> str:
+    """The send step most of the batch's touches came from (``welcome/welcome_email +2``
+    when other send steps had touches too; the busiest step of any kind when nothing was
+    sent): what a task-run name can say in a few words."""
+    by_step: Counter[tuple[str, str]] = Counter()
+    for (journey, step, _, _), n in report.touches.items():
+        by_step[(journey, step)] += n
+    by_step = by_step or report.steps
+    if not by_step:
+        return "no step"
+    ordered = sorted(by_step.items(), key=lambda item: (-item[1], item[0]))
+    (journey, step), _ = ordered[0]
+    more = f" +{len(ordered) - 1}" if len(ordered) > 1 else ""
+    return f"{journey}/{step}{more}"
+
+
+def batch_name(number: int, report: BatchReport) -> str:
+    """A batch task run's name, saying what it did:
+    ``batch 3 · welcome/welcome_email · 412 sent, 3 skipped``."""
+    if not report.claimed:
+        return f"batch {number} · nothing claimed (held by another run)"
+    return f"batch {number} · {main_step(report)} · {counts_in_words(report)}"
+
+
 def reasons_markdown(report: BatchReport, title: str) -> str:
     lines = [f"# {title}", ""]
     lines.append(
-        f"Claimed **{report.claimed}** enrollments; sent **{report.count('sent')}**, "
-        f"failed **{report.count('failed')}**, skipped **{report.count('skipped')}**, "
-        f"deferred **{report.count('deferred')}**; parked **{report.parked}**."
+        f"Advanced **{report.claimed:,}** customers: sent **{report.count('sent'):,}**, "
+        f"skipped **{report.count('skipped'):,}**, failed **{report.count('failed'):,}**, "
+        f"deferred **{report.count('deferred'):,}** (held for quiet hours or a send time); "
+        f"**{report.parked:,}** now waiting (for their next step's time, an event, or a "
+        f"retry), **{report.retried_later:,}** of them to retry later."
     )
     if report.aborted:
         lines += ["", f"> **Stopped:** {report.aborted}"]
-    for outcome in ("skipped", "failed", "retrying", "deferred"):
+    headings = {
+        "skipped": "Skipped",
+        "failed": "Failed",
+        "retrying": "To retry later (provider unavailable)",
+        "deferred": "Deferred",
+    }
+    for outcome, heading in headings.items():
         rows = sorted(
             ((n, j, s, r) for (j, s, o, r), n in report.reasons.items() if o == outcome),
             reverse=True,
@@ -69,13 +118,19 @@ def reasons_markdown(report: BatchReport, title: str) -> str:
         if rows:
             lines += [
                 "",
-                f"## {outcome.capitalize()}",
+                f"## {heading}",
                 "",
                 "| journey | step | reason | count |",
                 "|---|---|---|---:|",
             ]
-            lines += [f"| {j} | {s} | {r.replace('|', '/')} | {n} |" for n, j, s, r in rows]
+            lines += [f"| {j} | {s} | {r.replace('|', '/')} | {n:,} |" for n, j, s, r in rows]
     if report.ended:
-        lines += ["", "## Ended", "", "| journey | status | reason | count |", "|---|---|---|---:|"]
-        lines += [f"| {j} | {st} | {r} | {n} |" for (j, st, r), n in sorted(report.ended.items())]
+        lines += [
+            "",
+            "## Finished",
+            "",
+            "| journey | status | reason | count |",
+            "|---|---|---|---:|",
+        ]
+        lines += [f"| {j} | {st} | {r} | {n:,} |" for (j, st, r), n in sorted(report.ended.items())]
     return "\n".join(lines)

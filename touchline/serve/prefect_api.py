@@ -73,6 +73,37 @@ class PrefectApi:
             )
         return len(late)
 
+    def put_automation(self, spec: dict[str, Any]) -> str:
+        """Create the automation named in ``spec``, or replace the one of that name (a
+        restarted stack keeps its server's database): returns its id."""
+        found = self._post(
+            "/automations/filter", {"automations": {"name": {"any_": [spec["name"]]}}}
+        )
+        if found:
+            automation_id = found[0]["id"]
+            for extra in found[1:]:
+                self._http.delete(f"/automations/{extra['id']}").raise_for_status()
+            self._http.put(f"/automations/{automation_id}", json=spec).raise_for_status()
+            return str(automation_id)
+        return str(self._post("/automations/", spec)["id"])
+
+    def deployments_without_scheduled_runs(self, names: list[str]) -> list[str]:
+        """Those of the named deployments the scheduler has not yet given a scheduled run."""
+        waiting = []
+        for name in names:
+            runs = self._post("/flow_runs/filter", {
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                "deployments": {"name": {"any_": [name]}}, "limit": 1,
+            })  # fmt: skip
+            if not runs:
+                waiting.append(name)
+        return waiting
+
+    def flow_run(self, flow_run_id: str) -> dict[str, Any]:
+        response = self._http.get(f"/flow_runs/{flow_run_id}")
+        response.raise_for_status()
+        return response.json()
+
     def workers_seen_since(self, pool: str, since: datetime) -> set[str]:
         """Names of the pool's workers that have sent a heartbeat since ``since``."""
         rows = self._post(f"/work_pools/{pool}/workers/filter", {})

@@ -31,6 +31,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from touchline.config import PROJECT_ROOT, Settings
+from touchline.serve.automations import HEARTBEAT_SECONDS, automations
 from touchline.serve.prefect_api import PrefectApi
 from touchline.serve.processes import (
     STACK_MARKER,
@@ -149,6 +150,10 @@ class StackPlan:
                 "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(self.scheduler_loop_seconds),
                 "PREFECT_WORKER_QUERY_SECONDS": str(self.worker_query_seconds),
                 "PREFECT_WORKER_PREFETCH_SECONDS": str(self.worker_prefetch_seconds),
+                # Served flow runs send heartbeats, which the crashed-runs automation
+                # (touchline/serve/automations.py) watches; tests in ephemeral mode turn
+                # them off, so this is set here whatever the caller's environment says.
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
             }
         )
         env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
@@ -277,7 +282,25 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
         )  # fmt: skip
         _run_step("deploy", [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], plan, env,
                   timeout=180)  # fmt: skip
+        # On SQLite, a Prefect transaction that read and then writes fails at once with
+        # "database is locked" when another one committed a write in between (WAL mode
+        # does not wait for that case, whatever the busy timeout): the scheduler writing
+        # the new deployments' runs while we create ours was the start-up's 503s. So the
+        # scheduler finishes first, then the supervisor writes.
+        _wait_for_schedules(prefect, plan)
+        for automation in automations():
+            prefect.put_automation(automation)
         cancelled = prefect.cancel_late_runs(POOL)
+        # The first continuous run, due now, before the workers start: a worker takes it
+        # on its first poll, and its creation does not race their polls' writes.
+        run_id = None
+        if plan.start_continuous_run:
+            deployment = prefect.deployment(CONTINUOUS_DEPLOYMENT)
+            if deployment is not None:
+                run_id = prefect.run_deployment(deployment["id"])["id"]
+            else:
+                progress(f"no '{CONTINUOUS_DEPLOYMENT}' deployment in prefect.yaml: "
+                         "advance-journeys (hourly) does the work")  # fmt: skip
         since = datetime.now(UTC) - timedelta(seconds=1)
         names = [f"touchline-worker-{n}" for n in range(1, plan.workers + 1)]
         workers: list[Started] = []
@@ -296,17 +319,30 @@ def _start(plan: StackPlan, progress: Callable[[str], None]) -> RunningStack:
                 timeout=plan.timeout,
                 what=f"Prefect worker {name}",
             )
-        run_id = None
-        if plan.start_continuous_run:
-            deployment = prefect.deployment(CONTINUOUS_DEPLOYMENT)
-            if deployment is not None:
-                run_id = prefect.run_deployment(deployment["id"])["id"]
-            else:
-                progress(f"no '{CONTINUOUS_DEPLOYMENT}' deployment in prefect.yaml: "
-                         "advance-journeys (every minute) does the work")  # fmt: skip
     finally:
         prefect.close()
     return RunningStack(plan, names, run_id, cancelled)
+
+
+def scheduled_deployments(project_root: Path) -> list[str]:
+    """The names of prefect.yaml's deployments that have a schedule."""
+    import yaml
+
+    config = yaml.safe_load((project_root / "prefect.yaml").read_text())
+    return [d["name"] for d in config.get("deployments", []) if d.get("schedules")]
+
+
+def _wait_for_schedules(prefect: PrefectApi, plan: StackPlan) -> None:
+    """Until every scheduled deployment has its runs in place (the scheduler's first pass
+    after the deploy); gives up quietly after a few scheduler loops."""
+    names = scheduled_deployments(plan.project_root)
+    deadline = time.monotonic() + 3 * plan.scheduler_loop_seconds + 10
+    while names and time.monotonic() < deadline:
+        names = prefect.deployments_without_scheduled_runs(names)
+        if names:
+            time.sleep(0.5)
+    # One more loop's worth of quiet: the scheduler inserts in batches.
+    time.sleep(1.0)
 
 
 def _run_step(
