@@ -1,7 +1,8 @@
 """Unsubscribe links: a page for people, one-click POST for mailbox providers (RFC 8058).
 
 The link is signed (touchline.links), so it needs no login and cannot be forged for
-someone else. Each unsubscribe is a consent-ledger row with its evidence.
+someone else. Each unsubscribe is a consent-ledger row with its evidence, written for the
+profile kept now: a link sent to a profile since merged into another reaches the person.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from preference_center.ledger import unsubscribe_all
+from preference_center.linking import follow_merges
 from touchline.api.deps import ApiState, state
 from touchline.api.openapi import PAGE_ERRORS
 from touchline.links import InvalidToken, verify
@@ -51,11 +53,14 @@ async def unsubscribe(token: str, request: Request, app: ApiState = Depends(stat
     with app.db.session() as session:
         if session.get(Customer, payload["c"]) is None:
             raise HTTPException(404, "This link is not valid.")
+        # An email sent before a merge carries the merged-away profile: the person is the
+        # profile kept now, which is the one mailed from then on (as on the preference page).
         unsubscribe_all(
             session,
-            payload["c"],
+            follow_merges(session, payload["c"]),
             source="unsubscribe_link",
             evidence={
+                "link_issued_for": payload["c"],
                 "touch_id": payload.get("t"),
                 "one_click": one_click,
                 "ip": request.client.host if request.client else None,
