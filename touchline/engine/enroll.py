@@ -121,10 +121,12 @@ def _enroll(
         if (refusal := refusals.get(definition.key)) is not None:
             refused.extend(_not_enrolled(definition.key, e, refusal, now) for e in triggering)
             continue
-        last_entry = last_entries(session, definition, {e.customer_id for e in triggering})
+        customers = {e.customer_id for e in triggering}
+        last_entry = last_entries(session, definition, customers)
+        entered = once_entered(session, definition, customers)
         for event in triggering:
             entry_key = _entry_key(definition, event, last_entry.get(event.customer_id))
-            if entry_key is None:
+            if entry_key is None or event.customer_id in entered:
                 report.not_reentered += 1
                 continue
             last_entry[event.customer_id] = event.occurred_at
@@ -260,6 +262,26 @@ def last_entries(
         ):
             result[customer] = last
     return result
+
+
+def once_entered(
+    session: Session, definition: JourneyDefinition, customers: set[str]
+) -> set[str]:
+    """Customers already in a ``reentry: once`` journey under an enrollment that is not
+    their own id: one moved to them by a merge (the profile merged away entered first).
+    Their own enrollment is caught by its deterministic id; this one is not."""
+    if definition.reentry.mode != "once":
+        return set()
+    found: set[str] = set()
+    for chunk in chunked(sorted(customers)):
+        found.update(
+            session.execute(
+                select(Enrollment.customer_id).where(
+                    Enrollment.journey_key == definition.key, Enrollment.customer_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
 
 
 def _exit(
