@@ -198,7 +198,7 @@ def consents_given(draw: st.DrawFn) -> tuple[ConsentGiven, ...]:
 
 @st.composite
 def first_contact(draw: st.DrawFn, customer: str) -> Op:
-    kind = draw(st.sampled_from((Signup, Signup, GuestCart)))
+    kind = draw(st.sampled_from((Signup, GuestCart)))
     return kind(
         customer,
         profile_of(customer),
@@ -214,9 +214,9 @@ def operation(draw: st.DrawFn) -> Op:
     kind = draw(
         st.sampled_from(
             ("advance",) * 5
-            + ("consent", "consent", "topic", "prefs", "cart", "cart", "signup", "order",
-               "purchase", "unsubscribe", "unsubscribe", "suppress", "move", "move", "merge",
-               "merge")
+            + ("consent", "consent", "topic", "prefs", "cart", "cart", "signup", "signup",
+               "order", "purchase", "unsubscribe", "unsubscribe", "suppress", "move", "move",
+               "merge", "merge", "merge")
         )
     )  # fmt: skip
     if kind == "advance":
@@ -267,7 +267,7 @@ def operation(draw: st.DrawFn) -> Op:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, max_ops: int = 24) -> Scenario:
+def scenarios(draw: st.DrawFn, max_ops: int = 30) -> Scenario:
     first = tuple(draw(first_contact(c)) for c in CUSTOMERS)
-    ops = tuple(draw(st.lists(operation(), min_size=4, max_size=max_ops)))
+    ops = tuple(draw(st.lists(operation(), min_size=6, max_size=max_ops)))
     return Scenario(first, ops)
