@@ -218,10 +218,15 @@ class Replay:
 
     def _say(self, seq: int, profile: str, key: tuple[str, str], status: str, confirmed: bool
              ) -> None:  # fmt: skip
-        if key == ("sms", "marketing") and status == "granted" and not confirmed:
-            # The double opt-in: pending until confirmed, unless already granted.
-            if self.word(self.person(profile), key) != "granted":
-                status = "pending"
+        # The double opt-in: an SMS marketing grant is pending until confirmed, unless
+        # already granted.
+        if (
+            key == ("sms", "marketing")
+            and status == "granted"
+            and not confirmed
+            and self.word(self.person(profile), key) != "granted"
+        ):
+            status = "pending"
         self.said.append(_Said(seq, profile, key, status))
 
     def _state(self, profile: str, given: Mapping[str, Any]) -> None:
@@ -350,8 +355,11 @@ class Replay:
         own = self.stated(who, "quiet_hours")
         if own and in_window(local.time(), (_hhmm(own["start"]), _hhmm(own["end"]))):
             return ("quiet hours", f"{local:%H:%M} {zone} is within {who}'s quiet hours")
-        if m.channel == "sms" and self.rules.sms_quiet and in_window(local.time(),
-                                                                      self.rules.sms_quiet):
+        if (
+            m.channel == "sms"
+            and self.rules.sms_quiet
+            and in_window(local.time(), self.rules.sms_quiet)
+        ):
             return ("quiet hours", f"{local:%H:%M} {zone} is within the company's SMS quiet hours")  # fmt: skip
         return None
 

@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, seed, settings
+from hypothesis import HealthCheck, Phase, event, example, given, seed, settings
 
 from sandbox import SandboxServer, ThreadedApp
 from tests.conftest import START, _empty
 from tests.properties import cases
-from tests.properties.oracle import Rules, judge, journey_rules
+from tests.properties.cases import (
+    Advance,
+    ConsentGiven,
+    GuestCart,
+    Merge,
+    Prefs,
+    Scenario,
+    Signup,
+    Unsubscribe,
+    profile_of,
+)
+from tests.properties.oracle import Rules, journey_rules, judge
 from tests.properties.world import ScenarioClock, World
 from touchline.api import create_app
 from touchline.config import PROJECT_ROOT, Settings
@@ -36,6 +48,32 @@ SEED = os.environ.get("TOUCHLINE_PROPERTY_SEED")
 SHRINK = os.environ.get("TOUCHLINE_PROPERTY_SHRINK", "1") != "0"
 # A company cap of two a week makes the cart journey's sends crowd out the welcome's.
 CAP = 2
+
+
+def _first(cid: str, kind: type = Signup) -> cases.Op:
+    consents = (ConsentGiven("email"), ConsentGiven("sms"))
+    return kind(cid, profile_of(cid), consents, Prefs(cid, "Europe/London", None, None))
+
+
+MINUTES, HOURS = timedelta(minutes=5), timedelta(hours=2)
+# What the property found, kept as scenarios that always run (each also a plain test in
+# tests/touchline/engine/test_merged_profiles.py):
+FOUND = [
+    # c4's welcome email is unsubscribed from after c4 was merged into c1; c1 then abandons
+    # a cart: the link must have revoked c1's email marketing.
+    Scenario(
+        (_first("c1", GuestCart), _first("c4")),
+        (Advance(), Merge("c4", "c1"), Unsubscribe(0, after=MINUTES),
+         cases.Cart("c1", 25, after=MINUTES), Advance(after=HOURS)),
+    ),
+    # c4, welcomed, is merged into c1, a guest; c1 then signs up: welcome is reentry: once.
+    Scenario(
+        (_first("c1", GuestCart), _first("c4")),
+        (Advance(), Merge("c4", "c1"),
+         Signup("c1", profile_of("c1"), (ConsentGiven("email"),), after=MINUTES),
+         Advance(after=HOURS)),
+    ),
+]  # fmt: skip
 
 
 def _examples(test):  # the same scenarios every run unless a seed is given
@@ -85,16 +123,22 @@ def new_world(stage: tuple, db: Database, emulators: SandboxServer) -> World:
 @pytest.mark.timeout(max(300, EXAMPLES * 6))
 @_examples
 @given(scenario=cases.scenarios())
+@example(scenario=FOUND[0])
+@example(scenario=FOUND[1])
 def test_no_message_is_accepted_when_the_record_forbids_it(
     scenario: cases.Scenario, stage: tuple, db: Database, emulators: SandboxServer
 ) -> None:
     world = new_world(stage, db, emulators)
     world.play(scenario)
     sent = len(world.accepted)
-    event(f"messages accepted: {'0' if not sent else '1-4' if sent < 5 else '5-9' if sent < 10 else '10+'}")
+    event(
+        f"messages accepted: {'0' if not sent else '1-4' if sent < 5 else '5-9' if sent < 10 else '10+'}"
+    )
     event(f"merges: {sum(f.kind == 'merge' for f in world.log)}")
     violations = judge(
         world.log, world.accepted, world.touches(), Rules.from_settings(world.settings),
         journey_rules(),
     )  # fmt: skip
-    assert not violations, "\n".join([*map(str, violations), "in:", *map(repr, scenario.ops)])
+    assert not violations, "\n".join(
+        [*map(str, violations), "in:", *map(repr, scenario.first_contacts + scenario.ops)]
+    )

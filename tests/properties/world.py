@@ -25,12 +25,12 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from preference_center.ledger import record_consent
 from preference_center.linking import link_identity, unlink_identity
 from preference_center.merge import merge_customers
 from preference_center.schemas import ConsentIn, PreferencesIn
 from preference_center.stated import update_preferences
 from preference_center.suppression import SuppressionIn, suppress_addresses
-from preference_center.ledger import record_consent
 from sandbox import SandboxServer
 from tests.properties import cases
 from touchline.clock import ManualClock
