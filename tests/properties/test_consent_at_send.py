@@ -135,6 +135,9 @@ def test_no_message_is_accepted_when_the_record_forbids_it(
         f"messages accepted: {'0' if not sent else '1-4' if sent < 5 else '5-9' if sent < 10 else '10+'}"
     )
     event(f"merges: {sum(f.kind == 'merge' for f in world.log)}")
+    event(
+        f"stopped by the final gate: {min(world.gate_skips(), 3)}{'+' * (world.gate_skips() >= 3)}"
+    )
     violations = judge(
         world.log, world.accepted, world.touches(), Rules.from_settings(world.settings),
         journey_rules(),

@@ -39,7 +39,7 @@ from touchline.db import Database
 from touchline.engine import Engine, advance_next_batch
 from touchline.errors import TouchlineError
 from touchline.intake import ingest
-from touchline.record import Customer, Enrollment, Identity, Touch
+from touchline.record import Customer, Enrollment, Identity, Interaction, Touch
 
 UNSUBSCRIBE_URL = re.compile(r"<(https?://[^>]+/u/[^>]+)>")
 CONFIRMED = {"confirmed_at": "2026-11-01T09:00:00Z", "method": "one-time code"}
@@ -334,6 +334,14 @@ class World:
                          record.get("_touch_id"), self.now)
             )  # fmt: skip
         self._seen = (len(emails), len(sms))
+
+    def gate_skips(self) -> int:
+        """Touches the final gate stopped (for the run's statistics)."""
+        with self.db.session() as session:
+            details = session.execute(
+                select(Interaction.detail).where(Interaction.kind == "skipped")
+            ).scalars()
+            return sum("before dispatch" in str((d or {}).get("reason")) for d in details)
 
     def touches(self) -> dict[str, TouchInfo]:
         """The record's touches of the accepted messages (journey, step, trigger)."""

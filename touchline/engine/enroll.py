@@ -264,9 +264,7 @@ def last_entries(
     return result
 
 
-def once_entered(
-    session: Session, definition: JourneyDefinition, customers: set[str]
-) -> set[str]:
+def once_entered(session: Session, definition: JourneyDefinition, customers: set[str]) -> set[str]:
     """Customers already in a ``reentry: once`` journey under an enrollment that is not
     their own id: one moved to them by a merge (the profile merged away entered first).
     Their own enrollment is caught by its deterministic id; this one is not."""
