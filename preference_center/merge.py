@@ -7,10 +7,11 @@ person's latest word, whichever profile they said it under. The source profile s
 empty shell pointing at the target (``merged_into``), so old links and ids still resolve,
 and the merge itself is audited with who, why, on what evidence, and what moved.
 
-Enrollments move too, and the journeys' re-entry rules then apply to the survivor: an
-active enrollment of the source in a ``reentry: once`` journey the target is (or was)
-already in — or within a re-entry window of the target's — ends ("merged into <id>:
-already enrolled"), so one person gets one cart reminder, not two. The final gate
+Enrollments move too, and the journeys' re-entry rules then apply to the survivor: in a
+``reentry: once`` journey both were in, only the enrollment that entered first goes on —
+the source's or the target's — and any other active one ends ("merged into <id>: already
+enrolled"); an active enrollment of the source within a re-entry window of one of the
+target's ends too. So one person gets one welcome, one cart reminder, not two. The final gate
 (preference_center.gate) skips whatever of it was already on its way.
 """
 
@@ -38,7 +39,7 @@ from touchline.record import (
     TimingEffectiveness,
     Touch,
 )
-from touchline.record.enrollments import ACTIVE, EXITED
+from touchline.record.enrollments import ACTIVE, EXITED, once_order
 
 # Tables whose rows belong to a customer by a customer_id column and move as they are.
 MOVED = (Identity, Consent, Event, Enrollment, Touch, Interaction)
@@ -104,32 +105,38 @@ def merge_customers(
 
 
 def _end_reentries(session: Session, source_id: str, target_id: str, at: datetime) -> int:
-    """End the source's active enrollments that the target's re-entry rules refuse."""
-    moving = session.execute(
-        select(Enrollment.id, Enrollment.journey_id, Enrollment.journey_key, Enrollment.trigger_at)
-        .where(Enrollment.customer_id == source_id, Enrollment.status == ACTIVE)
+    """End the active enrollments the survivor's re-entry rules refuse once the two
+    profiles are one person: in a ``reentry: once`` journey, every enrollment of either
+    profile but the one that entered first (once_order) — the target's own if the source's
+    came first, as the source's did its messages already; in a ``reentry: {window: …}``
+    journey, the source's active ones within the window of one of the target's entries."""
+    rows = session.execute(
+        select(Enrollment.id, Enrollment.journey_id, Enrollment.journey_key,
+               Enrollment.customer_id, Enrollment.status, Enrollment.trigger_at,
+               Enrollment.entered_at)
+        .where(Enrollment.customer_id.in_([source_id, target_id]))
     ).all()  # fmt: skip
-    if not moving:
-        return 0
-    theirs: dict[str, list[datetime]] = {}
-    for key, trigger_at in session.execute(
-        select(Enrollment.journey_key, Enrollment.trigger_at).where(
-            Enrollment.customer_id == target_id,
-            Enrollment.journey_key.in_({row.journey_key for row in moving}),
-        )
-    ):
-        theirs.setdefault(key, []).append(trigger_at)
+    by_key: dict[str, list[Any]] = {}
+    for row in rows:
+        by_key.setdefault(row.journey_key, []).append(row)
     definitions = DefinitionCache()
     ending = []
-    for eid, journey_id, key, trigger_at in moving:
-        rule = definitions.get(session, journey_id).reentry
-        entries = theirs.get(key, [])
-        if (rule.mode == "once" and entries) or (
-            rule.mode == "window"
-            and rule.window is not None
-            and any(abs(trigger_at - other) < rule.window for other in entries)
-        ):
-            ending.append(eid)
+    for key, group in by_key.items():
+        if {row.customer_id for row in group} != {source_id, target_id}:
+            continue  # only one of them was ever in this journey
+        first = min(group, key=lambda r: once_order(key, target_id, r.id, r.entered_at))
+        theirs = [r.trigger_at for r in group if r.customer_id == target_id]
+        for row in group:
+            if row.status != ACTIVE:
+                continue
+            rule = definitions.get(session, row.journey_id).reentry
+            if (rule.mode == "once" and row.id != first.id) or (
+                rule.mode == "window"
+                and row.customer_id == source_id
+                and rule.window is not None
+                and any(abs(row.trigger_at - other) < rule.window for other in theirs)
+            ):
+                ending.append(row.id)
     if ending:
         # The revision bump tells a worker holding one of them that its copy is stale.
         session.execute(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from touchline import ids
 from touchline.record.types import JSONType, UTCDateTime
 
 ACTIVE = "active"
@@ -54,3 +55,14 @@ class Enrollment(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+def once_order(
+    journey_key: str, customer_id: str, enrollment_id: str, entered_at: datetime
+) -> tuple[datetime, bool, str]:
+    """Sort key of one person's enrollments in a ``reentry: once`` journey: the first is
+    theirs, any other (brought by a merge) is a second entry. The one that entered first
+    wins; on a tie, the customer's own (its id derives from them), then the id. Merges
+    (preference_center.merge) and the final gate both rank by it, so they agree."""
+    own = ids.enrollment_id(journey_key, customer_id, "once")
+    return (entered_at, enrollment_id != own, enrollment_id)

@@ -110,3 +110,31 @@ def test_a_once_journey_is_not_entered_again_by_the_profile_a_participant_was_me
     assert len(sandbox_client.emails()) == 1
     with db.session() as session:
         assert session.execute(select(Enrollment.customer_id)).scalars().all() == ["c1"]
+
+
+@pytest.mark.parametrize("first_one", ["completed", "waiting"])
+def test_merged_into_a_profile_just_enrolled_the_first_enrollment_goes_on(
+    first_one: str,
+    engine: Engine,
+    db: Database,
+    catalog: TemplateCatalog,
+    sandbox_client: SandboxClient,
+) -> None:
+    # c1 is welcomed first; c2 signs up later and is enrolled, not yet sent anything; then
+    # c1 is merged into c2. The person was welcomed: c2's fresh enrollment ends, and c1's
+    # goes on (to its follow-up, when it has one) — whichever profile survives.
+    follow_up = "  - {id: wait, type: wait, duration: 1h}\n  - {id: again, type: send, channel: email, template: welcome/welcome}\n"  # fmt: skip
+    journey(db, catalog, WELCOME + (follow_up if first_one == "waiting" else ""))
+    send(db, customer("c1"), guest("c2"))
+    advance(engine, START)
+    at = START + timedelta(minutes=5)
+    send(db, {**customer("c2"), "id": "signup-c2-later", "occurred_at": at.isoformat()}, now=at)
+    merged(db, "c1", "c2")
+    with db.session() as session:
+        ended = session.execute(
+            select(Enrollment.trigger_event_id).where(Enrollment.status == "exited")
+        ).scalars()
+        assert list(ended) == ["signup-c2-later"]
+    advance(engine, START + timedelta(hours=2))
+    steps = [e["custom_args"].get("step") or e["subject"] for e in sandbox_client.emails()]
+    assert len(steps) == (2 if first_one == "waiting" else 1)  # hello once (and the follow-up)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from preference_center.gate import DEFER, REDIRECT, SKIP, PendingSend, gate_batch, load_snapshot
-from touchline import ids
 from touchline.db import chunked
 from touchline.engine.steps.send.batch import SendBatch
 from touchline.engine.transitions import End, Park
 from touchline.record import Customer, Enrollment, Touch
-from touchline.record.enrollments import ACTIVE, EXITED
+from touchline.record.enrollments import ACTIVE, EXITED, once_order
 
 
 def final_gate(batch: SendBatch) -> None:
@@ -93,18 +92,23 @@ def _current_owners(batch: SendBatch) -> None:
 
 
 def _already_enrolled(batch: SendBatch, customers: dict[str, str]) -> set[str]:
-    """Enrollments of a ``reentry: once`` journey that came from a merged profile while the
-    customer has their own: the customer's own has the id derived from them."""
+    """Enrollments of a ``reentry: once`` journey that are not their customer's first
+    (once_order): a second entry brought by a merge that did not end it (made before
+    merges ended such enrollments)."""
     if batch.journey.reentry.mode != "once":
         return set()
-    own = {eid: ids.enrollment_id(batch.journey.key, c, "once") for eid, c in customers.items()}
-    foreign = {eid: mine for eid, mine in own.items() if mine != eid}
-    existing: set[str] = set()
-    for chunk in chunked(sorted(set(foreign.values()))):
-        existing.update(
-            batch.session.execute(select(Enrollment.id).where(Enrollment.id.in_(chunk))).scalars()
-        )
-    return {eid for eid, mine in foreign.items() if mine in existing}
+    key = batch.journey.key
+    first: dict[str, tuple] = {}
+    for chunk in chunked(sorted(set(customers.values()))):
+        for eid, customer, entered_at in batch.session.execute(
+            select(Enrollment.id, Enrollment.customer_id, Enrollment.entered_at).where(
+                Enrollment.journey_key == key, Enrollment.customer_id.in_(chunk)
+            )
+        ):
+            rank = once_order(key, customer, eid, entered_at)
+            if customer not in first or rank < first[customer]:
+                first[customer] = rank
+    return {eid for eid, c in customers.items() if c in first and first[c][-1] != eid}
 
 
 def _merged_into(batch: SendBatch, customers: set[str]) -> dict[str, str]:
