@@ -73,6 +73,13 @@ FOUND = [
          Signup("c1", profile_of("c1"), (ConsentGiven("email"),), after=MINUTES),
          Advance(after=HOURS)),
     ),
+    # c1 is welcomed; c4, a guest, signs up and is enrolled; c1 is merged into c4: c4's
+    # fresh enrollment must end, not send the welcome again.
+    Scenario(
+        (_first("c1"), _first("c4", GuestCart)),
+        (Advance(), Signup("c4", profile_of("c4"), (ConsentGiven("email"),), after=MINUTES),
+         Merge("c1", "c4"), Advance(after=HOURS)),
+    ),
 ]  # fmt: skip
 
 
@@ -125,6 +132,7 @@ def new_world(stage: tuple, db: Database, emulators: SandboxServer) -> World:
 @given(scenario=cases.scenarios())
 @example(scenario=FOUND[0])
 @example(scenario=FOUND[1])
+@example(scenario=FOUND[2])
 def test_no_message_is_accepted_when_the_record_forbids_it(
     scenario: cases.Scenario, stage: tuple, db: Database, emulators: SandboxServer
 ) -> None:
