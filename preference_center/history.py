@@ -68,3 +68,18 @@ def marketing_in_flight(
             if touch not in excluded:
                 counts[customer] = counts.get(customer, 0) + 1
     return counts
+
+
+def reached(session: Session, enrollment_ids: Iterable[str]) -> set[str]:
+    """The enrollments that sent their customer something (a message sent, or on its way)."""
+    found: set[str] = set()
+    for chunk in chunked(sorted(set(enrollment_ids))):
+        found.update(
+            session.execute(
+                select(Touch.enrollment_id)
+                .join(Interaction, Interaction.touch_id == Touch.id)
+                .where(Touch.enrollment_id.in_(chunk), Interaction.kind.in_((SENT, DISPATCHING)))
+                .distinct()
+            ).scalars()
+        )
+    return found

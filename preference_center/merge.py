@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from preference_center.history import reached
 from preference_center.ledger import customer_or_error
 from touchline.errors import InvalidMergeError, MergeConflictError
 from touchline.journeys.store import DefinitionCache
@@ -107,8 +108,8 @@ def merge_customers(
 def _end_reentries(session: Session, source_id: str, target_id: str, at: datetime) -> int:
     """End the active enrollments the survivor's re-entry rules refuse once the two
     profiles are one person: in a ``reentry: once`` journey, every enrollment of either
-    profile but the one that entered first (once_order) — the target's own if the source's
-    came first, as the source's did its messages already; in a ``reentry: {window: …}``
+    profile but the first (once_order: the one that already sent the person something, else
+    the one that entered first) — the target's own if the source's came first; in a ``reentry: {window: …}``
     journey, the source's active ones within the window of one of the target's entries."""
     rows = session.execute(
         select(Enrollment.id, Enrollment.journey_id, Enrollment.journey_key,
@@ -119,12 +120,16 @@ def _end_reentries(session: Session, source_id: str, target_id: str, at: datetim
     by_key: dict[str, list[Any]] = {}
     for row in rows:
         by_key.setdefault(row.journey_key, []).append(row)
+    sent = reached(session, [row.id for row in rows])
     definitions = DefinitionCache()
     ending = []
     for key, group in by_key.items():
         if {row.customer_id for row in group} != {source_id, target_id}:
             continue  # only one of them was ever in this journey
-        first = min(group, key=lambda r: once_order(key, target_id, r.id, r.entered_at))
+        first = min(
+            group,
+            key=lambda r: once_order(key, target_id, r.id, r.entered_at, r.id in sent),
+        )
         theirs = [r.trigger_at for r in group if r.customer_id == target_id]
         for row in group:
             if row.status != ACTIVE:

@@ -58,11 +58,13 @@ class Enrollment(SQLModel, table=True):
 
 
 def once_order(
-    journey_key: str, customer_id: str, enrollment_id: str, entered_at: datetime
-) -> tuple[datetime, bool, str]:
+    journey_key: str, customer_id: str, enrollment_id: str, entered_at: datetime, reached: bool
+) -> tuple[bool, datetime, bool, str]:
     """Sort key of one person's enrollments in a ``reentry: once`` journey: the first is
-    theirs, any other (brought by a merge) is a second entry. The one that entered first
-    wins; on a tie, the customer's own (its id derives from them), then the id. Merges
-    (preference_center.merge) and the final gate both rank by it, so they agree."""
+    theirs, any other (brought by a merge) is a second entry. One that already reached the
+    person (a message sent or on its way: ``reached``) comes first — whatever goes on must
+    not repeat what they got; then the one that entered first; on a tie, the customer's
+    own (its id derives from them), then the id. Merges (preference_center.merge) and the
+    final gate both rank by it, so they agree."""
     own = ids.enrollment_id(journey_key, customer_id, "once")
-    return (entered_at, enrollment_id != own, enrollment_id)
+    return (not reached, entered_at, enrollment_id != own, enrollment_id)

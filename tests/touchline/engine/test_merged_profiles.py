@@ -138,3 +138,19 @@ def test_merged_into_a_profile_just_enrolled_the_first_enrollment_goes_on(
     advance(engine, START + timedelta(hours=2))
     steps = [e["custom_args"].get("step") or e["subject"] for e in sandbox_client.emails()]
     assert len(steps) == (2 if first_one == "waiting" else 1)  # hello once (and the follow-up)
+
+
+def test_merged_into_a_profile_whose_welcome_waits_the_one_that_was_sent_goes_on(
+    engine: Engine, db: Database, catalog: TemplateCatalog, sandbox_client: SandboxClient
+) -> None:
+    # Both sign up at the same moment; c2's welcome waits for the end of c2's quiet hours,
+    # c1's goes out. Merged into c2, the person has been welcomed: c2's waiting one ends.
+    journey(db, catalog, WELCOME)
+    quiet = customer("c2")
+    quiet["preferences"]["quiet_hours"] = {"start": "09:00", "end": "18:00"}  # London, 14:00
+    send(db, customer("c1"), quiet)
+    advance(engine, START)
+    assert [e["to"] for e in sandbox_client.emails()] == ["c1@example.com"]
+    merged(db, "c1", "c2")
+    advance(engine, START + timedelta(hours=6))
+    assert len(sandbox_client.emails()) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from preference_center.gate import DEFER, REDIRECT, SKIP, PendingSend, gate_batch, load_snapshot
+from preference_center.history import reached
 from touchline.db import chunked
 from touchline.engine.steps.send.batch import SendBatch
 from touchline.engine.transitions import End, Park
@@ -98,16 +99,19 @@ def _already_enrolled(batch: SendBatch, customers: dict[str, str]) -> set[str]:
     if batch.journey.reentry.mode != "once":
         return set()
     key = batch.journey.key
-    first: dict[str, tuple] = {}
+    rows = []
     for chunk in chunked(sorted(set(customers.values()))):
-        for eid, customer, entered_at in batch.session.execute(
+        rows += batch.session.execute(
             select(Enrollment.id, Enrollment.customer_id, Enrollment.entered_at).where(
                 Enrollment.journey_key == key, Enrollment.customer_id.in_(chunk)
             )
-        ):
-            rank = once_order(key, customer, eid, entered_at)
-            if customer not in first or rank < first[customer]:
-                first[customer] = rank
+        ).all()
+    sent = reached(batch.session, [eid for eid, _, _ in rows])
+    first: dict[str, tuple] = {}
+    for eid, customer, entered_at in rows:
+        rank = once_order(key, customer, eid, entered_at, eid in sent)
+        if customer not in first or rank < first[customer]:
+            first[customer] = rank
     return {eid for eid, c in customers.items() if c in first and first[c][-1] != eid}
 
 
