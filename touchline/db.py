@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,24 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
 
 
+def json_text(value: Any) -> str:
+    """JSON for the record's JSON columns, without NUL characters: PostgreSQL refuses
+    ``\\u0000`` in JSON and text, and a genuine, signed provider webhook (a text message,
+    an event's field) may carry one. Dropping it on both databases keeps them alike."""
+    text = json.dumps(value)
+    return json.dumps(_without_nul(value)) if "\\u0000" in text else text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 class Database:
     """One database: its engine, a session factory, and its schema's migrations."""
 
@@ -30,7 +49,7 @@ class Database:
             raise ConfigurationError(
                 f"TOUCHLINE_DATABASE_URL uses '{self.dialect}'; Touchline runs on sqlite or postgresql"
             )
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "json_serializer": json_text}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -130,3 +130,20 @@ def test_an_unsigned_or_tampered_inbound_message_is_refused_and_stored_nowhere(
     )
     assert missing.status_code == 403
     assert (count(db, Consent), count(db, Interaction), count(db, Event)) == before
+
+
+def test_a_signed_text_with_nul_characters_is_stored_without_them(
+    api: httpx.Client, settings: Settings, db: Database, clock: ManualClock
+) -> None:
+    """A genuine, signed webhook may carry a NUL (a phone's odd encoding): PostgreSQL refuses
+    NUL in text and JSON, so the record keeps the text without it rather than answer 500."""
+    clock.advance(timedelta(minutes=3))
+    response = text(api, settings, "hello\x00 there", "SM" + "7" * 32)
+    assert response.status_code == 200, response.text
+    with db.session() as session:
+        stored = session.execute(
+            select(Event.payload).where(Event.type == "sms.received")
+        ).scalar_one()
+    assert stored["text"] == "hello there"
+    assert text(api, settings, "STOP\x00", "SM" + "8" * 32).status_code == 200
+    assert sms_marketing(db)[-1][0] == "revoked"
