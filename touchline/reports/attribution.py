@@ -23,11 +23,12 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, select
+from sqlalchemy import Interval, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from touchline.record import Enrollment, Interaction, Touch
 from touchline.record.touches import SENT
+from touchline.reports.journey import CONVERTED
 
 LAST_TOUCH, POSITION_BASED = "last_touch", "position_based"
 MODELS = [LAST_TOUCH, POSITION_BASED]
@@ -54,30 +55,9 @@ def conversion_paths(
     of the conversion under each model. Conversions without a touch have no row here."""
     if conversions.empty or window is None:
         return pd.DataFrame(columns=PATH_COLUMNS)
-    sent = Interaction.__table__.alias("sent")
-    start = conversions["converted_at"].min().to_pydatetime() - window
-    end = conversions["converted_at"].max().to_pydatetime()
-    query = (
-        select(Touch.id, Touch.customer_id, Touch.journey_key, Touch.step_id, Touch.channel,
-               sent.c.occurred_at)
-        .join(sent, and_(sent.c.touch_id == Touch.id, sent.c.kind == SENT))
-        .where(
-            Touch.customer_id.in_(
-                select(Enrollment.customer_id).where(Enrollment.journey_key == journey)
-            ),
-            sent.c.occurred_at >= start,
-            sent.c.occurred_at <= end,
-        )
-    )  # fmt: skip
-    if this_journey_only:
-        query = query.where(Touch.journey_key == journey)
-    touches = pd.DataFrame(
-        [tuple(r) for r in session.execute(query).all()],
-        columns=["touch_id", "customer_id", "journey", "step", "channel", "sent_at"],
-    )
-    touches["sent_at"] = pd.to_datetime(touches["sent_at"], utc=True)
+    touches = _path_touches(session, window, journey, this_journey_only)
     paths = conversions[["conversion_id", "customer_id", "converted_at", "revenue"]].merge(
-        touches, on="customer_id"
+        touches, on="conversion_id"
     )
     paths = paths[
         (paths["sent_at"] <= paths["converted_at"])
@@ -96,6 +76,52 @@ def conversion_paths(
         default=middle_share,
     )
     return paths.assign(position=position, touches=count).reindex(columns=PATH_COLUMNS)
+
+
+def _path_touches(
+    session: Session, window: timedelta, journey: str, this_journey_only: bool
+) -> pd.DataFrame:
+    """Per conversion of the journey, the sent touches of its customer within the window
+    before it, joined in the database: only path rows come back, not every touch sent.
+
+    On SQLite the lower bound is compared as Julian days with a second to spare (its
+    timestamps are text; date arithmetic on them drops the microseconds), so the exact
+    bound is applied by the caller, on both databases alike.
+    """
+    conversion = Interaction.__table__.alias("conversion")
+    sent = Interaction.__table__.alias("sent")
+    if session.get_bind().dialect.name == "postgresql":
+        earliest = sent.c.occurred_at >= conversion.c.occurred_at - literal(window, Interval())
+    else:
+        slack = (window.total_seconds() + 1) / 86400
+        earliest = func.julianday(sent.c.occurred_at) >= func.julianday(
+            conversion.c.occurred_at
+        ) - literal(slack)
+    query = (
+        select(conversion.c.id, Touch.id, Touch.journey_key, Touch.step_id, Touch.channel,
+               sent.c.occurred_at)
+        .select_from(conversion)
+        .join(Touch, Touch.customer_id == conversion.c.customer_id)
+        .join(sent, and_(sent.c.touch_id == Touch.id, sent.c.kind == SENT))
+        .where(
+            conversion.c.kind == CONVERTED,
+            conversion.c.touch_id.is_(None),
+            conversion.c.detail["journey"].as_string() == journey,
+            Touch.customer_id.in_(
+                select(Enrollment.customer_id).where(Enrollment.journey_key == journey)
+            ),
+            sent.c.occurred_at <= conversion.c.occurred_at,
+            earliest,
+        )
+    )  # fmt: skip
+    if this_journey_only:
+        query = query.where(Touch.journey_key == journey)
+    touches = pd.DataFrame(
+        [tuple(r) for r in session.execute(query).all()],
+        columns=["conversion_id", "touch_id", "journey", "step", "channel", "sent_at"],
+    )
+    touches["sent_at"] = pd.to_datetime(touches["sent_at"], utc=True)
+    return touches
 
 
 def credit_by_channel(conversions: pd.DataFrame, paths: pd.DataFrame) -> pd.DataFrame:

@@ -25,8 +25,9 @@ A comparison says "not enough data: …" instead of a number when a group is mis
 smaller than ``min_group`` enrollments, when neither group converted, or when no revenue
 was recorded: below that, an interval spans most of what is possible and reads as noise.
 
-Reads: the journey's versions, its enrollments, its touches (with their ``sent`` time), the
-engagement of those touches, and its conversions — one query each, whatever the size.
+Reads: the journey's versions, its enrollments and its conversions (one row each), and the
+funnel counted in the database: touches and their interactions are never read row by row
+(at 10 M interaction rows that was 3 GiB), one GROUP BY returns a row per step and channel.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from touchline.clock import format_duration, parse_duration
 from touchline.errors import JourneyNotFoundError
@@ -75,8 +77,9 @@ class JourneyRecord:
     # enrollment_id, customer_id, holdout, entered_at, converted, converted_at, revenue,
     # and one column per split step: the variant (None: did not reach it)
     enrollments: pd.DataFrame
-    touches: pd.DataFrame  # touch_id, enrollment_id, customer_id, step, channel, sent_at
-    engagement: pd.DataFrame  # touch_id, kind (delivered | opened | clicked), distinct
+    # Per (step, channel) of sent touches: sent, delivered, opened, clicked, converted — the
+    # funnel as the database counted it (``funnel_counts``), in no particular order.
+    counts: pd.DataFrame
     conversions: pd.DataFrame  # conversion_id, enrollment_id, customer_id, converted_at, revenue
     since: datetime | None = None
 
@@ -115,33 +118,7 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
         ).all(),
         ["enrollment_id", "customer_id", "holdout", "entered_at", "variants"],
     )
-    sent = Interaction.__table__.alias("sent")
-    touches = _frame(
-        session.execute(
-            select(
-                Touch.id, Touch.enrollment_id, Touch.customer_id, Touch.step_id, Touch.channel,
-                sent.c.occurred_at,
-            )
-            .join(Enrollment, Enrollment.id == Touch.enrollment_id)
-            .outerjoin(sent, and_(sent.c.touch_id == Touch.id, sent.c.kind == SENT))
-            .where(Touch.journey_key == journey, in_scope)
-        ).all(),
-        ["touch_id", "enrollment_id", "customer_id", "step", "channel", "sent_at"],
-    )  # fmt: skip
-    engagement = _frame(
-        session.execute(
-            select(Interaction.touch_id, Interaction.kind)
-            .distinct()
-            .join(Touch, Touch.id == Interaction.touch_id)
-            .join(Enrollment, Enrollment.id == Touch.enrollment_id)
-            .where(
-                Touch.journey_key == journey,
-                in_scope,
-                Interaction.kind.in_([DELIVERED, OPENED, CLICKED]),
-            )
-        ).all(),
-        ["touch_id", "kind"],
-    )
+    counts = funnel_counts(session, journey, in_scope)
     conversions = _frame(
         session.execute(
             select(
@@ -158,11 +135,7 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
         ).all(),
         ["conversion_id", "enrollment_id", "customer_id", "converted_at", "revenue"],
     )
-    for frame, column in (
-        (enrollments, "entered_at"),
-        (touches, "sent_at"),
-        (conversions, "converted_at"),
-    ):
+    for frame, column in ((enrollments, "entered_at"), (conversions, "converted_at")):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     conversions = conversions[conversions["enrollment_id"].isin(enrollments["enrollment_id"])]
     conversions = conversions.assign(revenue=conversions["revenue"].astype(float).fillna(0.0))
@@ -175,8 +148,7 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
         steps=steps,
         splits=splits,
         enrollments=enrollments,
-        touches=touches,
-        engagement=engagement,
+        counts=counts,
         conversions=conversions.reset_index(drop=True),
         since=since,
     )
@@ -185,25 +157,77 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
 # --- the tables ----------------------------------------------------------------------------
 
 
+def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool]) -> pd.DataFrame:
+    """The funnel's counts per (step, channel), aggregated in the database in one pass over
+    the journey's touches and their interactions.
+
+    Per touch first (its first ``sent`` time, whether it was delivered, opened, clicked),
+    then per step and channel; ``converted`` compares each enrollment's first conversion
+    with the touch's sent time. Touches without a channel are left out, as a group-by on
+    (step, channel) would.
+    """
+    event = Interaction.__table__.alias("event")
+
+    def seen(kind: str) -> Any:
+        return func.max(case((event.c.kind == kind, 1), else_=0)).label(kind)
+
+    per_touch = (
+        select(
+            Touch.id.label("touch_id"),
+            Touch.enrollment_id,
+            Touch.step_id,
+            Touch.channel,
+            func.min(case((event.c.kind == SENT, event.c.occurred_at))).label("sent_at"),
+            seen(DELIVERED),
+            seen(OPENED),
+            seen(CLICKED),
+        )
+        .join(Enrollment, Enrollment.id == Touch.enrollment_id)
+        .join(event, event.c.touch_id == Touch.id)
+        .where(Touch.journey_key == journey, in_scope, Touch.channel.is_not(None))
+        .group_by(Touch.id, Touch.enrollment_id, Touch.step_id, Touch.channel)
+        .subquery("per_touch")
+    )
+    enrollment_id = Interaction.detail["enrollment_id"].as_string()
+    first_conversion = (
+        select(enrollment_id.label("enrollment_id"), func.min(Interaction.occurred_at).label("at"))
+        .where(
+            Interaction.kind == CONVERTED,
+            Interaction.touch_id.is_(None),
+            Interaction.detail["journey"].as_string() == journey,
+        )
+        .group_by(enrollment_id)
+        .subquery("first_conversion")
+    )
+    converted = case((first_conversion.c.at >= per_touch.c.sent_at, per_touch.c.enrollment_id))
+    rows = session.execute(
+        select(
+            per_touch.c.step_id,
+            per_touch.c.channel,
+            func.count().label("sent"),
+            func.sum(per_touch.c[DELIVERED]),
+            func.sum(per_touch.c[OPENED]),
+            func.sum(per_touch.c[CLICKED]),
+            func.count(converted.distinct()),
+        )
+        .select_from(per_touch)
+        .outerjoin(first_conversion, first_conversion.c.enrollment_id == per_touch.c.enrollment_id)
+        .where(per_touch.c.sent_at.is_not(None))
+        .group_by(per_touch.c.step_id, per_touch.c.channel)
+    ).all()
+    return _frame(rows, ["step", "channel", *FUNNEL_STAGES])
+
+
 def funnel(record: JourneyRecord) -> pd.DataFrame:
     """Per (step, channel): sent, delivered, opened, clicked (distinct touches) and converted
     (distinct enrollments converting after the touch was sent). Steps in journey order."""
-    sent = record.touches[record.touches["sent_at"].notna()]
-    if sent.empty:
+    if record.counts.empty:
         return pd.DataFrame(
             columns=FUNNEL_STAGES,
             index=pd.MultiIndex.from_arrays([[], []], names=["step", "channel"]),
             dtype=int,
         )
-    keys = ["step", "channel"]
-    table = sent.groupby(keys)["touch_id"].nunique().rename("sent").to_frame()
-    engaged = record.engagement.merge(sent[["touch_id", *keys]], on="touch_id")
-    if not engaged.empty:
-        table = table.join(engaged.groupby([*keys, "kind"])["touch_id"].nunique().unstack("kind"))
-    after = sent.merge(
-        record.enrollments[["enrollment_id", "converted_at"]], on="enrollment_id"
-    ).query("converted_at >= sent_at")
-    table = table.join(after.groupby(keys)["enrollment_id"].nunique().rename("converted"))
+    table = record.counts.set_index(["step", "channel"])
     table = table.reindex(columns=FUNNEL_STAGES).fillna(0).astype(int)
     order = {step: i for i, step in enumerate(record.steps)}
     return table.sort_index(key=lambda level: level.map(order) if level.name == "step" else level)
@@ -392,7 +416,7 @@ def build_report(
         min_group=min_group,
         headline=headline(record, outcomes, lifts),
         not_sent=not_sent(session, journey, since),
-        silent_channels=silent_channels(record.touches, record.engagement),
+        silent_channels=silent_channels(record.counts),
     )
 
 

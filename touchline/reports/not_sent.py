@@ -13,11 +13,12 @@ the webhooks are silent instead (``silent_channels``).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from touchline.record import Enrollment, Interaction, Touch
@@ -25,6 +26,7 @@ from touchline.record.touches import FAILED, SKIPPED
 
 COLUMNS = ["step", "channel", "outcome", "reason", "touches"]
 _LONG_NUMBER = re.compile(r"\+?\d{7,}")
+DEFERRED_CHUNK = 10_000  # deferred touches read at a time: memory holds one chunk
 
 
 def _deferral(decision: Any) -> str:
@@ -39,45 +41,59 @@ def _deferral(decision: Any) -> str:
 
 def not_sent(session: Session, journey: str, since: datetime | None = None) -> pd.DataFrame:
     """Touches skipped, failed or deferred per step, channel and reason (``COLUMNS``), most
-    frequent first within each step."""
+    frequent first within each step.
+
+    Skipped and failed are counted in the database per raw reason, then the reasons are
+    cleaned and folded here (a handful of rows, not one per touch). Deferred touches need
+    their decision's reasons read, so they are streamed in chunks and counted as they come.
+    """
     scope = Touch.journey_key == journey
     if since is not None:
         scope = and_(scope, Enrollment.entered_at >= since)
     outcome = Interaction.__table__.alias("outcome")
-    rows = session.execute(
-        select(
-            Touch.step_id, Touch.channel, Touch.scheduled_for, Touch.created_at, Touch.decision,
-            outcome.c.kind, outcome.c.detail,
-        )
+    reason = outcome.c.detail["reason"].as_string()
+    found: Counter[tuple[str, str, str, str]] = Counter()
+    counted = session.execute(
+        select(Touch.step_id, Touch.channel, outcome.c.kind, reason, func.count())
         .join(Enrollment, Enrollment.id == Touch.enrollment_id)
-        .outerjoin(
-            outcome, and_(outcome.c.touch_id == Touch.id, outcome.c.kind.in_([SKIPPED, FAILED]))
-        )
+        .join(outcome, and_(outcome.c.touch_id == Touch.id, outcome.c.kind.in_([SKIPPED, FAILED])))
         .where(scope)
+        .group_by(Touch.step_id, Touch.channel, outcome.c.kind, reason)
     ).all()  # fmt: skip
-    found: list[tuple[str, str, str, str]] = []
-    for step, channel, scheduled_for, created_at, decision, kind, detail in rows:
-        if kind is not None:
-            reason = (detail or {}).get("reason") if isinstance(detail, dict) else None
-            found.append(
-                (
-                    step,
-                    channel or "-",
-                    kind,
-                    _LONG_NUMBER.sub("…", reason or "") or "(no reason recorded)",
-                )
-            )
-        elif scheduled_for is not None and created_at is not None and scheduled_for > created_at:
-            found.append((step, channel or "-", "deferred", _deferral(decision)))
+    for step, channel, kind, text, touches in counted:
+        key = (
+            step,
+            channel or "-",
+            kind,
+            _LONG_NUMBER.sub("…", text or "") or "(no reason recorded)",
+        )
+        found[key] += touches
+    ended = (
+        select(outcome.c.id)
+        .where(outcome.c.touch_id == Touch.id, outcome.c.kind.in_([SKIPPED, FAILED]))
+        .exists()
+    )
+    deferred = session.execute(
+        select(Touch.step_id, Touch.channel, Touch.decision)
+        .join(Enrollment, Enrollment.id == Touch.enrollment_id)
+        .where(scope, Touch.scheduled_for > Touch.created_at, ~ended)
+        .execution_options(yield_per=DEFERRED_CHUNK)
+    )
+    for step, channel, decision in deferred:
+        found[(step, channel or "-", "deferred", _deferral(decision))] += 1
     if not found:
         return pd.DataFrame(columns=COLUMNS)
-    frame = pd.DataFrame(found, columns=COLUMNS[:-1])
-    table = frame.groupby(COLUMNS[:-1]).size().rename("touches").reset_index()
+    frame = pd.DataFrame([(*key, n) for key, n in found.items()], columns=COLUMNS)
+    table = frame.groupby(COLUMNS[:-1])["touches"].sum().reset_index()
     return table.sort_values(["step", "touches"], ascending=[True, False]).reset_index(drop=True)
 
 
-def silent_channels(touches: pd.DataFrame, engagement: pd.DataFrame) -> list[str]:
-    """Channels with sent touches but not one delivery, open or click reported for them."""
-    sent = touches[touches["sent_at"].notna()]
-    reported = set(sent[sent["touch_id"].isin(engagement["touch_id"])]["channel"])
-    return sorted(set(sent["channel"].dropna()) - reported)
+def silent_channels(counts: pd.DataFrame) -> list[str]:
+    """Channels with sent touches but not one delivery, open or click reported for them
+    (``counts``: the funnel's per step and channel, as ``journey.funnel_counts`` returns)."""
+    if counts.empty:
+        return []
+    per_channel = counts.groupby("channel")[["sent", "delivered", "opened", "clicked"]].sum()
+    sent = per_channel[per_channel["sent"] > 0]
+    reported = sent[["delivered", "opened", "clicked"]].sum(axis=1) > 0
+    return sorted(sent.index[~reported])
