@@ -79,7 +79,9 @@ def _stamp(dialect: str, seconds: str) -> str:
 
 
 def _json(dialect: str, *pairs: str) -> str:
-    return f"{'jsonb_build_object' if dialect == 'postgresql' else 'json_object'}({', '.join(pairs)})"
+    return (
+        f"{'jsonb_build_object' if dialect == 'postgresql' else 'json_object'}({', '.join(pairs)})"
+    )
 
 
 def generate(url: str, customers: int, rows: int) -> dict[str, Any]:
@@ -137,22 +139,36 @@ def generate(url: str, customers: int, rows: int) -> dict[str, Any]:
         ]  # fmt: skip
         for kind, where, at, detail in outcome:
             statements.append(
-                _series(dialect, touches,
-                        "INSERT INTO interaction (id, touch_id, customer_id, kind, channel, "
-                        "occurred_at, recorded_at, detail)",
-                        f"'i' || n || '{kind[:2]}', 't' || n, 'c' || {who}, '{kind}', {channel}, "
-                        f"{at}, {at}, {detail}", where)  # fmt: skip
+                _series(
+                    dialect,
+                    touches,
+                    "INSERT INTO interaction (id, touch_id, customer_id, kind, channel, "
+                    "occurred_at, recorded_at, detail)",
+                    f"'i' || n || '{kind[:2]}', 't' || n, 'c' || {who}, '{kind}', {channel}, "
+                    f"{at}, {at}, {detail}",
+                    where,
+                )
             )
         converted_at = _stamp(dialect, f"(n * 104729) % {SPAN}")
         statements.append(
-            _series(dialect, customers,
-                    "INSERT INTO interaction (id, touch_id, customer_id, kind, channel, "
-                    "occurred_at, recorded_at, detail)",
-                    f"'v' || n, NULL, 'c' || n, 'converted', NULL, {converted_at}, "
-                    f"{converted_at}, "
-                    + _json(dialect, "'journey'", f"'{KEY}'", "'enrollment_id'", "'e' || n",
-                            "'revenue'", "(n % 7) * 10 + 5"),
-                    "n % 4 = 0")  # fmt: skip
+            _series(
+                dialect,
+                customers,
+                "INSERT INTO interaction (id, touch_id, customer_id, kind, channel, "
+                "occurred_at, recorded_at, detail)",
+                f"'v' || n, NULL, 'c' || n, 'converted', NULL, {converted_at}, "
+                f"{converted_at}, "
+                + _json(
+                    dialect,
+                    "'journey'",
+                    f"'{KEY}'",
+                    "'enrollment_id'",
+                    "'e' || n",
+                    "'revenue'",
+                    "(n % 7) * 10 + 5",
+                ),
+                "n % 4 = 0",
+            )
         )
         for statement in statements:
             connection.execute(text(statement))

@@ -158,14 +158,11 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
 
 
 def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool]) -> pd.DataFrame:
-    """The funnel's counts per (step, channel), aggregated in the database in one pass over
-    the journey's touches and their interactions.
-
-    Per touch first (its first ``sent`` time, whether it was delivered, opened, clicked),
-    then per step and channel; ``converted`` compares each enrollment's first conversion
-    with the touch's sent time. Touches without a channel are left out, as a group-by on
-    (step, channel) would.
-    """
+    """The funnel's counts per (step, channel), aggregated in the database: one pass over
+    the journey's touches and their interactions (per touch first: sent or not, delivered,
+    opened, clicked; then per step and channel), and one from the conversions (each
+    enrollment's first one against the sent times of its touches). Touches without a
+    channel are left out, as a group-by on (step, channel) would."""
     event = Interaction.__table__.alias("event")
 
     def seen(kind: str) -> Any:
@@ -177,7 +174,7 @@ def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool])
             Touch.enrollment_id,
             Touch.step_id,
             Touch.channel,
-            func.min(case((event.c.kind == SENT, event.c.occurred_at))).label("sent_at"),
+            func.max(case((event.c.kind == SENT, 1), else_=0)).label("was_sent"),
             seen(DELIVERED),
             seen(OPENED),
             seen(CLICKED),
@@ -199,22 +196,39 @@ def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool])
         .group_by(enrollment_id)
         .subquery("first_conversion")
     )
-    converted = case((first_conversion.c.at >= per_touch.c.sent_at, per_touch.c.enrollment_id))
-    rows = session.execute(
+    counted = session.execute(
         select(
             per_touch.c.step_id,
             per_touch.c.channel,
-            func.count().label("sent"),
+            func.count(),
             func.sum(per_touch.c[DELIVERED]),
             func.sum(per_touch.c[OPENED]),
             func.sum(per_touch.c[CLICKED]),
-            func.count(converted.distinct()),
         )
-        .select_from(per_touch)
-        .outerjoin(first_conversion, first_conversion.c.enrollment_id == per_touch.c.enrollment_id)
-        .where(per_touch.c.sent_at.is_not(None))
+        .where(per_touch.c.was_sent == 1)
         .group_by(per_touch.c.step_id, per_touch.c.channel)
     ).all()
+    # Driven from the conversions (one per enrollment at most), through the touch's
+    # enrollment index: joining them onto every touch would scan them once per touch.
+    sent = Interaction.__table__.alias("sent")
+    converted = dict(
+        ((step, channel), n)
+        for step, channel, n in session.execute(
+            select(Touch.step_id, Touch.channel, func.count(Touch.enrollment_id.distinct()))
+            .select_from(first_conversion)
+            .join(Touch, Touch.enrollment_id == first_conversion.c.enrollment_id)
+            .join(Enrollment, Enrollment.id == Touch.enrollment_id)
+            .join(sent, and_(sent.c.touch_id == Touch.id, sent.c.kind == SENT))
+            .where(
+                Touch.journey_key == journey,
+                in_scope,
+                Touch.channel.is_not(None),
+                sent.c.occurred_at <= first_conversion.c.at,
+            )
+            .group_by(Touch.step_id, Touch.channel)
+        ).all()
+    )
+    rows = [(*row, converted.get((row[0], row[1]), 0)) for row in counted]
     return _frame(rows, ["step", "channel", *FUNNEL_STAGES])
 
 
