@@ -5,6 +5,7 @@ against its floor and the naive design, and the memory of a 1,000,000-customer l
                         [--refresh-rows N] [--decision-customers N] [--preferences-only]
                         [--insight-purchases N] [--insight-report-rows N] [--insight-only]
                         [--latency [--latency-rate 50] [--latency-seconds 60]]
+                        [--analytics-rows N] [--analytics-only]
 
 The preference center's part (bench/preferences.py): the effectiveness refresh over
 ``--refresh-rows`` interaction rows against a bare pandas group-by, and decision latency
@@ -13,6 +14,9 @@ for one customer and for a batch of ``--decision-customers``.
 Insight (bench/insight.py): tripwires and RFM over ``--insight-purchases`` purchases and
 the journey report over ``--insight-report-rows`` interaction rows, each against a bare
 pandas floor.
+
+Analytics (bench/analytics.py): the journey report aggregated in the database over
+``--analytics-rows`` interaction rows against the bare SQL aggregate, on every backend.
 
 Every ratio compares figures measured in this run, on this machine.
 """
@@ -233,7 +237,15 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--latency-rate", type=float, default=50, help="events/s for --latency")
     parser.add_argument("--latency-seconds", type=float, default=60, help="for --latency")
+    parser.add_argument(
+        "--analytics-rows", type=int, default=1_000_000,
+        help="interaction rows for the in-database journey report (0 to skip)",
+    )  # fmt: skip
+    parser.add_argument("--analytics-only", action="store_true", help="only the analytics part")
     args = parser.parse_args()
+    if args.analytics_only:
+        analytics(args.analytics_rows, args.backends, args.json)
+        return
     if args.latency:
         from bench import latency
 
@@ -296,6 +308,12 @@ def main() -> None:
             args.insight_report_rows,
             args.json.with_suffix(".insight.json") if args.json else None,
         )
+    if args.analytics_rows:
+        analytics(
+            args.analytics_rows,
+            args.backends,
+            args.json.with_suffix(".analytics.json") if args.json else None,
+        )
 
 
 def insight(purchases: int, report_rows: int, json_path: Path | None) -> None:
@@ -305,6 +323,21 @@ def insight(purchases: int, report_rows: int, json_path: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="touchline-bench-insight-") as tmp:
         result = bench_insight.run(purchases, report_rows, 200_000, Path(tmp))
     bench_insight.report(result)
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2, default=str))
+
+
+def analytics(rows: int, backends: str, json_path: Path | None) -> None:
+    """The journey report in the database against the bare SQL aggregate (bench/analytics.py)."""
+    from bench import analytics as bench_analytics
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    if "postgresql" in chosen and (reason := postgres_available()):
+        console.print(f"[yellow]PostgreSQL skipped for analytics: {reason}[/]")
+        chosen.remove("postgresql")
+    with tempfile.TemporaryDirectory(prefix="touchline-bench-analytics-") as tmp:
+        result = bench_analytics.run(chosen, rows, 100_000, Path(tmp))
+    bench_analytics.report(result)
     if json_path:
         json_path.write_text(json.dumps(result, indent=2, default=str))
 
