@@ -37,7 +37,7 @@ from bench._support import NOW, ROOT, database, peak_rss_mib, postgres_available
 console = Console(width=150)
 KEY = "bench_report"
 SPAN = 170 * 86400  # seconds over which touches and conversions are spread
-ROWS_PER_TOUCH = 0.04 + 0.96 * (1 + 0.9 + 0.25 + 1 / 12)  # outcome, delivered, opened, clicked
+ROWS_PER_TOUCH = 0.04 + 0.96 * (1 + 0.9 + 0.25 + 0.125)  # outcome, delivered, opened, clicked
 DEFINITION = {
     "key": KEY,
     "name": "Bench report",
@@ -61,7 +61,7 @@ FLOOR_SQL = (
 def _series(dialect: str, count: int, insert: str, select: str, where: str = "TRUE") -> str:
     """INSERT … SELECT over n = 0 … count − 1 (the rows ``where`` holds)."""
     if dialect == "postgresql":
-        source = f"generate_series(0, {count - 1}) AS g(n)"
+        source = f"generate_series(CAST(0 AS BIGINT), {count - 1}) AS g(n)"
         return f"{insert} SELECT {select} FROM {source} WHERE {where}"
     return (
         f"WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < {count - 1}) "
@@ -135,7 +135,7 @@ def generate(url: str, customers: int, rows: int) -> dict[str, Any]:
              _json(dialect, "'reason'", "'provider refused +1212' || (5550000 + n % 9999999)")),
             ("delivered", "n % 50 NOT IN (7, 13) AND n % 10 <> 3", sent_at, empty),
             ("opened", "n % 50 NOT IN (7, 13) AND n % 4 = 0", later, empty),
-            ("clicked", "n % 50 NOT IN (7, 13) AND n % 12 = 0", later, empty),
+            ("clicked", "n % 50 NOT IN (7, 13) AND n % 8 = 0", later, empty),
         ]  # fmt: skip
         for kind, where, at, detail in outcome:
             statements.append(

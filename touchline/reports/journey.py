@@ -44,7 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from touchline.clock import format_duration, parse_duration
 from touchline.errors import JourneyNotFoundError
 from touchline.record import Enrollment, Interaction, Journey, Touch
-from touchline.record.touches import CLICKED, DELIVERED, OPENED, SENT
+from touchline.record.touches import CLICKED, DELIVERED, FAILED, OPENED, SENT, SKIPPED
 from touchline.reports import intervals
 
 CONVERTED = "converted"  # the engine's interaction kind for a goal reached (engine/enroll.py)
@@ -78,8 +78,9 @@ class JourneyRecord:
     # and one column per split step: the variant (None: did not reach it)
     enrollments: pd.DataFrame
     # Per (step, channel) of sent touches: sent, delivered, opened, clicked, converted — the
-    # funnel as the database counted it (``funnel_counts``), in no particular order.
+    # funnel as the database counted it (``touch_counts``), in no particular order.
     counts: pd.DataFrame
+    endings: pd.DataFrame  # step, channel, outcome (skipped | failed), raw reason, touches
     conversions: pd.DataFrame  # conversion_id, enrollment_id, customer_id, converted_at, revenue
     since: datetime | None = None
 
@@ -118,7 +119,7 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
         ).all(),
         ["enrollment_id", "customer_id", "holdout", "entered_at", "variants"],
     )
-    counts = funnel_counts(session, journey, in_scope)
+    counts, endings = touch_counts(session, journey, in_scope)
     conversions = _frame(
         session.execute(
             select(
@@ -149,6 +150,7 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
         splits=splits,
         enrollments=enrollments,
         counts=counts,
+        endings=endings,
         conversions=conversions.reset_index(drop=True),
         since=since,
     )
@@ -157,13 +159,21 @@ def load_record(session: Session, journey: str, since: datetime | None = None) -
 # --- the tables ----------------------------------------------------------------------------
 
 
-def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool]) -> pd.DataFrame:
-    """The funnel's counts per (step, channel), aggregated in the database: one pass over
-    the journey's touches and their interactions (per touch first: sent or not, delivered,
-    opened, clicked; then per step and channel), and one from the conversions (each
-    enrollment's first one against the sent times of its touches). Touches without a
-    channel are left out, as a group-by on (step, channel) would."""
+def touch_counts(
+    session: Session, journey: str, in_scope: ColumnElement[bool]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The funnel's counts per (step, channel), and the touches skipped or failed per step,
+    channel, outcome and raw reason (``not_sent`` cleans and folds the reasons), aggregated
+    in the database.
+
+    One pass over the journey's touches and their interactions (per touch first: sent or
+    not, delivered, opened, clicked, skipped or failed and why; then per group), and one
+    from the conversions (each enrollment's first one against the sent times of its
+    touches). The funnel leaves out touches without a channel, as a group-by on (step,
+    channel) would; what was not sent keeps them (channel ``-``).
+    """
     event = Interaction.__table__.alias("event")
+    ending = event.c.kind.in_([SKIPPED, FAILED])
 
     def seen(kind: str) -> Any:
         return func.max(case((event.c.kind == kind, 1), else_=0)).label(kind)
@@ -171,20 +181,47 @@ def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool])
     per_touch = (
         select(
             Touch.id.label("touch_id"),
-            Touch.enrollment_id,
             Touch.step_id,
             Touch.channel,
-            func.max(case((event.c.kind == SENT, 1), else_=0)).label("was_sent"),
+            seen(SENT),
             seen(DELIVERED),
             seen(OPENED),
             seen(CLICKED),
+            func.max(case((ending, event.c.kind))).label("ended"),
+            func.max(case((ending, event.c.detail["reason"].as_string()))).label("reason"),
         )
         .join(Enrollment, Enrollment.id == Touch.enrollment_id)
         .join(event, event.c.touch_id == Touch.id)
-        .where(Touch.journey_key == journey, in_scope, Touch.channel.is_not(None))
-        .group_by(Touch.id, Touch.enrollment_id, Touch.step_id, Touch.channel)
+        .where(Touch.journey_key == journey, in_scope)
+        .group_by(Touch.id, Touch.step_id, Touch.channel)
         .subquery("per_touch")
     )
+    keys = [per_touch.c.step_id, per_touch.c.channel, per_touch.c[SENT], per_touch.c.ended,
+            per_touch.c.reason]  # fmt: skip
+    grouped = _frame(
+        session.execute(
+            select(
+                *keys,
+                func.count(),
+                func.sum(per_touch.c[DELIVERED]),
+                func.sum(per_touch.c[OPENED]),
+                func.sum(per_touch.c[CLICKED]),
+            ).group_by(*keys)
+        ).all(),
+        ["step", "channel", "was_sent", "outcome", "reason", "touches", *FUNNEL_STAGES[1:4]],
+    )
+    sent = grouped[(grouped["was_sent"] == 1) & grouped["channel"].notna()]
+    counted = (
+        sent.groupby(["step", "channel"])[["touches", *FUNNEL_STAGES[1:4]]]
+        .sum()
+        .rename(columns={"touches": "sent"})
+        .reset_index()
+    )
+    endings = grouped.loc[
+        grouped["outcome"].notna(), ["step", "channel", "outcome", "reason", "touches"]
+    ].reset_index(drop=True)
+    # None, not NaN, where the database said NULL: ``not_sent`` reads "no channel" as None.
+    endings = endings.astype(object).where(endings.notna(), None)
     enrollment_id = Interaction.detail["enrollment_id"].as_string()
     first_conversion = (
         select(enrollment_id.label("enrollment_id"), func.min(Interaction.occurred_at).label("at"))
@@ -196,18 +233,6 @@ def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool])
         .group_by(enrollment_id)
         .subquery("first_conversion")
     )
-    counted = session.execute(
-        select(
-            per_touch.c.step_id,
-            per_touch.c.channel,
-            func.count(),
-            func.sum(per_touch.c[DELIVERED]),
-            func.sum(per_touch.c[OPENED]),
-            func.sum(per_touch.c[CLICKED]),
-        )
-        .where(per_touch.c.was_sent == 1)
-        .group_by(per_touch.c.step_id, per_touch.c.channel)
-    ).all()
     # Driven from the conversions (one per enrollment at most), through the touch's
     # enrollment index: joining them onto every touch would scan them once per touch.
     sent = Interaction.__table__.alias("sent")
@@ -228,8 +253,10 @@ def funnel_counts(session: Session, journey: str, in_scope: ColumnElement[bool])
             .group_by(Touch.step_id, Touch.channel)
         ).all()
     )
-    rows = [(*row, converted.get((row[0], row[1]), 0)) for row in counted]
-    return _frame(rows, ["step", "channel", *FUNNEL_STAGES])
+    counted["converted"] = [
+        converted.get(key, 0) for key in zip(counted["step"], counted["channel"], strict=True)
+    ]
+    return counted, endings
 
 
 def funnel(record: JourneyRecord) -> pd.DataFrame:
@@ -429,7 +456,7 @@ def build_report(
         attribution=attribution(session, record.conversions, record.goal_within, journey),
         min_group=min_group,
         headline=headline(record, outcomes, lifts),
-        not_sent=not_sent(session, journey, since),
+        not_sent=not_sent(session, journey, since, record.endings),
         silent_channels=silent_channels(record.counts),
     )
 

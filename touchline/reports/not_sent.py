@@ -39,13 +39,20 @@ def _deferral(decision: Any) -> str:
     return str(message).split(" is within ", 1)[-1].split(";")[0]
 
 
-def not_sent(session: Session, journey: str, since: datetime | None = None) -> pd.DataFrame:
+def not_sent(
+    session: Session,
+    journey: str,
+    since: datetime | None = None,
+    endings: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Touches skipped, failed or deferred per step, channel and reason (``COLUMNS``), most
     frequent first within each step.
 
     Skipped and failed are counted in the database per raw reason, then the reasons are
-    cleaned and folded here (a handful of rows, not one per touch). Deferred touches need
-    their decision's reasons read, so they are streamed in chunks and counted as they come.
+    cleaned and folded here (a handful of rows, not one per touch); ``endings``, when the
+    journey report already counted them in its pass over the touches (``touch_counts``).
+    Deferred touches need their decision's reasons read, so they are streamed in chunks and
+    counted as they come.
     """
     scope = Touch.journey_key == journey
     if since is not None:
@@ -53,13 +60,17 @@ def not_sent(session: Session, journey: str, since: datetime | None = None) -> p
     outcome = Interaction.__table__.alias("outcome")
     reason = outcome.c.detail["reason"].as_string()
     found: Counter[tuple[str, str, str, str]] = Counter()
-    counted = session.execute(
-        select(Touch.step_id, Touch.channel, outcome.c.kind, reason, func.count())
-        .join(Enrollment, Enrollment.id == Touch.enrollment_id)
-        .join(outcome, and_(outcome.c.touch_id == Touch.id, outcome.c.kind.in_([SKIPPED, FAILED])))
-        .where(scope)
-        .group_by(Touch.step_id, Touch.channel, outcome.c.kind, reason)
-    ).all()  # fmt: skip
+    counted = (
+        endings.itertuples(index=False, name=None)
+        if endings is not None
+        else session.execute(
+            select(Touch.step_id, Touch.channel, outcome.c.kind, reason, func.count())
+            .join(Enrollment, Enrollment.id == Touch.enrollment_id)
+            .join(outcome, and_(outcome.c.touch_id == Touch.id, outcome.c.kind.in_([SKIPPED, FAILED])))
+            .where(scope)
+            .group_by(Touch.step_id, Touch.channel, outcome.c.kind, reason)
+        ).all()
+    )  # fmt: skip
     for step, channel, kind, text, touches in counted:
         key = (
             step,
