@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from touchline.record import Enrollment, Interaction, Touch
 from touchline.record.touches import SENT
-from touchline.reports.journey import CONVERTED
+from touchline.reports.journey import CONVERTED, isin
 
 LAST_TOUCH, POSITION_BASED = "last_touch", "position_based"
 MODELS = [LAST_TOUCH, POSITION_BASED]
@@ -127,7 +127,7 @@ def _path_touches(
 def credit_by_channel(conversions: pd.DataFrame, paths: pd.DataFrame) -> pd.DataFrame:
     """Per channel: conversions credited under each model (fractions), the revenue credited
     the same way, and how many conversions had the channel anywhere in their path."""
-    untouched = conversions[~conversions["conversion_id"].isin(paths["conversion_id"])]
+    untouched = conversions[~isin(conversions["conversion_id"], paths["conversion_id"])]
     rows = pd.concat(
         [
             paths[["conversion_id", "channel", "revenue", *MODELS]],
