@@ -523,6 +523,8 @@ def _steps_and_splits(
 
 
 def _with_variants(enrollments: pd.DataFrame, splits: dict[str, list[str]]) -> pd.DataFrame:
+    if not splits:  # nothing to read from the variants (json_normalize: 1.3 s per 100,000)
+        return enrollments.drop(columns="variants")
     variants = pd.json_normalize(
         enrollments["variants"].map(lambda v: v if isinstance(v, dict) else {}).tolist()
     )
