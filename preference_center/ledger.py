@@ -48,7 +48,7 @@ SOURCES = (
     "signup_form", "api", "sms_keyword", "whatsapp_keyword", "unsubscribe_link", "preference_page",
     "confirmation_link", "admin", "import", "provider", "merge", "event",
 )  # fmt: skip
-SOURCES = (*SOURCES, "x_dm")  # an X DM asking us to stop (touchline.inbound_social)
+SOURCES = (*SOURCES, "x_dm")  # an X DM asking us to stop (touchline.inbound.social)
 # The event a pending SMS marketing grant emits: the shipped sms_double_opt_in journey turns
 # it into one text asking the customer to confirm.
 CONFIRMATION_REQUESTED = "consent.sms_confirmation_requested"

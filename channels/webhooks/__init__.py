@@ -1,6 +1,12 @@
 """Provider webhooks: verify the signature, then parse into ``ProviderEvent``s."""
 
-from channels.webhooks import sendgrid_events, twilio_inbound, twilio_status, x_activity
+from channels.webhooks import (
+    sendgrid_events,
+    twilio_inbound,
+    twilio_signature,
+    twilio_status,
+    x_activity,
+)
 from channels.webhooks.base import (
     ProviderEvent,
     WebhookError,
@@ -15,6 +21,7 @@ __all__ = [
     "WebhookSignatureError",
     "sendgrid_events",
     "twilio_inbound",
+    "twilio_signature",
     "twilio_status",
     "x_activity",
 ]

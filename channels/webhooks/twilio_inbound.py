@@ -1,6 +1,6 @@
 """Inbound SMS from Twilio: the message a customer texted to our number, and our answer.
 
-The request is signed like a status callback (twilio_status.verify). The answer is TwiML:
+The request is signed like a status callback (twilio_signature.verify). The answer is TwiML:
 Twilio sends the <Message> back to the sender, so a HELP gets its help text without an
 API call of ours.
 """

@@ -20,8 +20,8 @@ from preference_center.ledger import (
 from preference_center.schemas import ConsentIn
 from touchline.config import Settings
 from touchline.db import Database
-from touchline.engagement import record_provider_events
 from touchline.errors import PreferenceError
+from touchline.inbound import record_provider_events
 from touchline.intake import ingest
 from touchline.record import Consent, Customer, Enrollment, Journey, Suppression, Touch
 

@@ -1,25 +1,17 @@
-"""Provider webhooks. A request that fails its signature check gets 403 and is stored nowhere."""
+"""Provider webhooks. A request that fails its signature check gets 403 and is stored nowhere
+(the checks are dependencies: touchline.api.webhook_auth)."""
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from channels.webhooks import (
-    WebhookPayloadError,
-    WebhookSignatureError,
-    sendgrid_events,
-    twilio_inbound,
-    twilio_status,
-)
+from channels.webhooks import twilio_inbound
 from touchline.api.deps import ApiState, state
 from touchline.api.openapi import WEBHOOK_ERRORS
-from touchline.engagement import record_provider_events
-from touchline.inbound import handle_inbound_sms
+from touchline.api.webhook_auth import SendGridEvents, TwilioInbound, TwilioStatus
+from touchline.inbound import handle_inbound_sms, record_provider_events
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 
@@ -32,19 +24,7 @@ class WebhookReceipt(BaseModel):
 @router.post(
     "/sendgrid/events", response_model=WebhookReceipt, summary="SendGrid Event Webhook (signed)"
 )
-async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
-    body = await request.body()
-    try:
-        sendgrid_events.verify(
-            body, request.headers, app.sendgrid_public_key, app.clock.now(),
-            app.settings.sendgrid_webhook_max_age,
-        )  # fmt: skip
-        events = sendgrid_events.parse(body)
-    except WebhookSignatureError as exc:
-        log.warning("refused a SendGrid webhook: %s", exc)
-        raise HTTPException(403, "signature verification failed") from exc
-    except WebhookPayloadError as exc:
-        raise HTTPException(400, str(exc)) from exc
+async def sendgrid(events: SendGridEvents, app: ApiState = Depends(state)) -> WebhookReceipt:
     with app.db.session() as session:
         report = record_provider_events(session, events, app.clock.now(), app.settings)
     return WebhookReceipt(
@@ -57,19 +37,7 @@ async def sendgrid(request: Request, app: ApiState = Depends(state)) -> WebhookR
     response_model=WebhookReceipt,
     summary="Twilio message status callback (signed)",
 )
-async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookReceipt:
-    body = await request.body()
-    url = _public_url(request, app)
-    try:
-        params = twilio_status.verify(
-            url, body, request.headers, app.settings.twilio_auth_token.get_secret_value()
-        )
-        event = twilio_status.parse_status(url, params)
-    except WebhookSignatureError as exc:
-        log.warning("refused a Twilio webhook: %s", exc)
-        raise HTTPException(403, "signature verification failed") from exc
-    except WebhookPayloadError as exc:
-        raise HTTPException(400, str(exc)) from exc
+async def twilio(event: TwilioStatus, app: ApiState = Depends(state)) -> WebhookReceipt:
     if event is None:
         return WebhookReceipt(recorded=0, duplicates=0, unmatched=0)
     with app.db.session() as session:
@@ -85,28 +53,7 @@ async def twilio(request: Request, app: ApiState = Depends(state)) -> WebhookRec
     response_class=Response,
     responses={200: {"content": {"application/xml": {}}, "description": "TwiML"}},
 )
-async def twilio_inbound_sms(request: Request, app: ApiState = Depends(state)) -> Response:
-    body = await request.body()
-    url = _public_url(request, app)
-    try:
-        params = twilio_status.verify(
-            url, body, request.headers, app.settings.twilio_auth_token.get_secret_value()
-        )
-        message = twilio_inbound.parse_inbound(params)
-    except WebhookSignatureError as exc:
-        log.warning("refused a Twilio inbound message: %s", exc)
-        raise HTTPException(403, "signature verification failed") from exc
-    except WebhookPayloadError as exc:
-        raise HTTPException(400, str(exc)) from exc
+async def twilio_inbound_sms(message: TwilioInbound, app: ApiState = Depends(state)) -> Response:
     result = handle_inbound_sms(app.db, message, app.clock.now(), app.settings)
     reply = result.reply if app.settings.sms_keyword_replies else None
     return Response(twilio_inbound.reply_twiml(reply), media_type="application/xml")
-
-
-def _public_url(request: Request, app: ApiState) -> str:
-    # Twilio signed the URL it called: our public URL, whatever proxies forwarded to us.
-    return (
-        app.settings.public_url.rstrip("/")
-        + request.url.path
-        + (f"?{request.url.query}" if request.url.query else "")
-    )

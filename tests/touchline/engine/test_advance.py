@@ -14,9 +14,9 @@ from touchline import ids
 from touchline.config import PROJECT_ROOT
 from touchline.content import TemplateCatalog
 from touchline.db import Database
-from touchline.engagement import record_provider_events
 from touchline.engine import BatchReport, Engine, advance_next_batch
 from touchline.engine.claim import claim_due
+from touchline.inbound import record_provider_events
 from touchline.intake import ingest
 from touchline.journeys.loader import LoadedJourney, parse_journey
 from touchline.journeys.store import publish

@@ -30,8 +30,8 @@ from touchline.api import create_app
 from touchline.clock import ManualClock
 from touchline.content import TemplateCatalog
 from touchline.db import Database
-from touchline.engagement import record_provider_events
 from touchline.engine import Engine
+from touchline.inbound import record_provider_events
 from touchline.links import unsubscribe_url
 from touchline.record import Enrollment, Touch
 

@@ -19,8 +19,8 @@ from tests.conftest import START
 from tests.touchline.engine.test_language import customer, journey, send
 from touchline.content import TemplateCatalog
 from touchline.db import Database
-from touchline.engagement import record_provider_events
 from touchline.engine import Engine
+from touchline.inbound import record_provider_events
 from touchline.launch import launch
 from touchline.lifecycle.preview import PreviewError, Renderer, preview
 from touchline.lifecycle.preview_files import write_previews

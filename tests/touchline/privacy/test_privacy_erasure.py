@@ -28,9 +28,8 @@ from tests.conftest import START
 from touchline import ids
 from touchline.config import Settings
 from touchline.db import Database
-from touchline.engagement import record_provider_events
 from touchline.engine import Engine, advance_next_batch
-from touchline.inbound import handle_inbound_sms
+from touchline.inbound import handle_inbound_sms, record_provider_events
 from touchline.intake import ingest
 from touchline.privacy.actions import export_customer_data, forget_customer
 from touchline.privacy.keys import is_keyed_hash, keyed_hash
