@@ -32,6 +32,7 @@ from prefect.client.schemas.actions import ArtifactUpdate
 
 from touchline.engine import BatchReport
 from touchline.engine.report import batch_name, counts_in_words, reasons_markdown, touch_table
+from touchline.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class RunProgress:
         minutes = (time.monotonic() - self._started) / 60
         return (
             f"{self.batches} batch{'es' if self.batches != 1 else ''} in {minutes:.1f} min, "
-            f"{self.total.claimed:,} customers "
+            f"{counted(self.total.claimed, 'customer')} "
             f"advanced: {counts_in_words(self.total)}"
         )
 

@@ -23,6 +23,7 @@ from flows._progress import RunProgress
 from touchline.clock import SystemClock
 from touchline.engine import BatchReport, advance_next_batch
 from touchline.engine.claim import any_due, count_due
+from touchline.words import counted
 
 
 @contextmanager
@@ -242,7 +243,7 @@ def advance_continuously(
             report.count("failed"),
         )  # fmt: skip
         if report.aborted:
-            progress.finish(f"Advance continuously, stopped after {batches} batches")
+            progress.finish(f"Advance continuously, stopped after {counted(batches, 'batch')}")
             raise ProviderConfigurationFailure(report.aborted)
-    progress.finish(f"Advance continuously: {batches} batches in {minutes:g} min")
+    progress.finish(f"Advance continuously: {counted(batches, 'batch')} in {minutes:g} min")
     return _summary(progress.total)

@@ -19,6 +19,7 @@ from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.db import Database
 from touchline.lifecycle.states import ARCHIVED, DRAIN, EXIT, LIVE, PAUSED, STOPPED, change_state
+from touchline.words import counted
 
 
 def _run_name() -> str:
@@ -38,7 +39,7 @@ def _change(
     get_run_logger().info(
         "%s: %s → %s%s by %s: %s%s", change.journey_key, change.from_state, change.to_state,
         f" ({change.stop_mode})" if change.stop_mode else "", change.changed_by, change.reason,
-        f"; {change.ended} enrollments ended" if change.ended else "",
+        f"; {counted(change.ended, 'enrollment')} ended" if change.ended else "",
     )  # fmt: skip
     return {"journey": change.journey_key, "from": change.from_state, "to": change.to_state,
             "stop_mode": change.stop_mode, "enrollments_ended": change.ended}  # fmt: skip

@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from flows import _runtime
 from preference_center.learning import RefreshReport, refresh
 from touchline.clock import SystemClock
+from touchline.words import counted
 
 
 def _run_name() -> str:
@@ -26,9 +27,9 @@ def _run_name() -> str:
 def summary_markdown(report: RefreshReport) -> str:
     return (
         f"# Effectiveness learned as of {report.until:%Y-%m-%d %H:%M} UTC\n\n"
-        f"From {report.messages:,} messages sent since {report.since:%Y-%m-%d} "
-        f"({report.engaged:,} engaged) to {report.customers:,} customers in "
-        f"{report.segments:,} segments.\n\n"
+        f"From {counted(report.messages, 'message')} sent since {report.since:%Y-%m-%d} "
+        f"({report.engaged:,} engaged) to {counted(report.customers, 'customer')} in "
+        f"{counted(report.segments, 'segment')}.\n\n"
         f"- customers with enough data of their own to rank channels: "
         f"**{report.customers_ranked:,}**; the others get their segment's or everyone's rates\n"
         f"- rows written: {report.channel_rows:,} channel rates, "

@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 from flows import _runtime
 from touchline.clock import SystemClock
 from touchline.insight.tripwires import TripwireReport, flag_disengaging
+from touchline.words import counted
 
 MAX_ARTIFACT_ROWS = 200
 
@@ -32,7 +33,7 @@ def summary_markdown(report: TripwireReport) -> str:
     verb = "Would flag" if report.dry_run else "Flagged"
     model = report.model
     fitted = (
-        f"- purchase model (MBG/NBD) fitted on {model.customers:,} customers: r={model.r:.3g}, "
+        f"- purchase model (MBG/NBD) fitted on {counted(model.customers, 'customer')}: r={model.r:.3g}, "
         f"alpha={model.alpha:.3g}, a={model.a:.3g}, b={model.b:.3g}\n"
         if model
         else "- no purchases: nothing to fit\n"

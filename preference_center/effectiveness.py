@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from preference_center.learned import MIN_CHANNELS, MIN_MESSAGES, Figure, Learned, Scope
+from touchline.words import counted
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def rank_channels(
         if scope.has_enough(kind, candidates):
             return _ranked(learned, scope, candidates, kind, stated_order, short)
         messages, used = scope.volume(kind, candidates)
-        short.append(f"{scope.label}: {messages} messages on {used} channels")
+        short.append(f"{scope.label}: {counted(messages, 'message')} on {counted(used, 'channel')}")
     return Ranking(
         (),
         {},

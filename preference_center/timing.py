@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from preference_center.learned import GLOBAL, MIN_MESSAGES, Figure, Learned, Scope
 from preference_center.quiet_hours import QuietHours, defer_past_quiet_hours
+from touchline.words import counted
 
 # A default day when nothing is learned: mornings and evenings engage best. Relative
 # weights by local hour, not probabilities.
@@ -74,7 +75,7 @@ def best_time(
     basis = _basis(best, tz, figure, scope)
     if learned.customer not in scopes:
         sent = learned.customer.sent_on(channel)
-        basis += f" (this customer: {sent} messages on {channel}; needs {MIN_MESSAGES})"
+        basis += f" (this customer: {counted(sent, 'message')} on {channel}; needs {MIN_MESSAGES})"
     return BestTime(best, f"{window}: {_when(best, now, tz)} — {basis}")
 
 

@@ -4,7 +4,7 @@ decisions, sends, engagement, conversions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,9 @@ class Entry:
     channel: str | None
     summary: str
     detail: dict[str, Any]
+    # The earliest place this entry may sort: a provider's report on a touch never goes
+    # before the decision that made the touch, whatever the provider's clock said.
+    not_before: datetime | None = field(default=None, compare=False, repr=False)
 
 
 def customer_timeline(session: Session, customer_id: str) -> list[Entry]:
@@ -138,13 +141,28 @@ def customer_timeline(session: Session, customer_id: str) -> list[Entry]:
                 interaction.channel,
                 f"{where} {note}".strip(),
                 interaction.detail,
+                not_before=touch.created_at if touch else None,
             )
         )
-    # At the same instant, causes before effects: the event, then what it changed, the
-    # decision, its outcome, and the enrollment's end last.
-    order = {"event": 0, "merge": 1, "identity": 1, "consent": 1, "suppressed": 1,
-             "unsuppressed": 1, "enrolled": 2, "decision": 3, "ended": 9}  # fmt: skip
-    return sorted(entries, key=lambda e: (e.at, order.get(e.kind, 4)))
+    return sorted(entries, key=_causal_order)
+
+
+# Within one second, causes before effects. Providers stamp their reports in whole seconds
+# (SendGrid's and X's timestamps, Twilio's dates), so a "processed" at 12:00:05 would
+# otherwise sort before the decision taken at 12:00:05.300 that caused it.
+CAUSAL_RANK = {
+    "event": 0, "merge": 1, "identity": 1, "consent": 1, "suppressed": 1, "unsuppressed": 1,
+    "enrolled": 2, "decision": 3, "skipped": 4, "dispatching": 4, "failed": 5, "sent": 5,
+    "queued": 6, "processed": 6, "deferred": 7, "delivered": 8, "undelivered": 8,
+    "bounced": 8, "dropped": 8, "opened": 9, "clicked": 10, "replied": 10,
+    "spam_report": 11, "unsubscribed": 11, "resubscribed": 11, "converted": 12, "ended": 20,
+}  # fmt: skip
+UNRANKED = 10
+
+
+def _causal_order(entry: Entry) -> tuple[datetime, int, datetime]:
+    at = max(entry.at, entry.not_before) if entry.not_before else entry.at
+    return at.replace(microsecond=0), CAUSAL_RANK.get(entry.kind, UNRANKED), at
 
 
 def str_reason(reason: dict[str, Any]) -> str:

@@ -66,11 +66,11 @@ def test_too_little_data_falls_back_to_the_segment_then_everyone(
     ann = rank_channels(learned["ann"], BOTH, "promotions", ("email", "sms"))
     assert (ann.channels, ann.scope) == (("sms", "email"), "segment")
     assert ann.explanation.endswith(
-        "— segment vip for promotions (this customer's history: 2 messages on 1 channels)"
+        "— segment vip for promotions (this customer's history: 2 messages on 1 channel)"
     )
     cy = rank_channels(learned["cy"], BOTH, "promotions", ("email", "sms"))
     assert (cy.channels, cy.scope) == (("sms", "email"), "global")
-    assert "— all customers for promotions (this customer's history: 1 messages on 1" in (
+    assert "— all customers for promotions (this customer's history: 1 message on 1" in (
         cy.explanation
     )
     # dee's segment has no data at all; eve is new: everyone's rates.
@@ -86,8 +86,8 @@ def test_nothing_is_claimed_below_the_minimum_anywhere(db: Database, record: Rec
     assert ranking.channels == () and ranking.scope is None
     assert ranking.explanation == (
         "not enough data to rank channels for promotions (this customer's history: 5 messages "
-        "on 1 channels; segment vip: 5 messages on 1 channels; all customers: 5 messages on 1 "
-        "channels; needs 3 on 2)"
+        "on 1 channel; segment vip: 5 messages on 1 channel; all customers: 5 messages on 1 "
+        "channel; needs 3 on 2)"
     )
     # Another kind of message has no data of its own, whatever promotions say.
     assert rank_channels(ann, BOTH, "newsletter", BOTH).channels == ()

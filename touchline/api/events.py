@@ -29,6 +29,7 @@ from touchline.api.deps import ApiState, state
 from touchline.api.openapi import EVENTS_ERRORS
 from touchline.intake.ingest import ingest
 from touchline.intake.schema import MAX_EVENT_BYTES, parse_event
+from touchline.words import counted
 
 router = APIRouter(
     tags=["events"], dependencies=[Depends(require_events_sender)], responses=EVENTS_ERRORS
@@ -130,7 +131,9 @@ async def post_events(
         return _refuse(422, "send one event object or {\"events\": [...]}",
                        [{"field": "events", "message": "must be a non-empty list"}])  # fmt: skip
     if len(raw) > MAX_BATCH:
-        return _refuse(413, f"{len(raw):,} events in one request; the limit is {MAX_BATCH:,}", [])
+        return _refuse(
+            413, f"{counted(len(raw), 'event')} in one request; the limit is {MAX_BATCH:,}", []
+        )
 
     found: dict[int, list[dict[str, str]]] = {}  # index -> the problems that refuse it
     for index, item in enumerate(raw):

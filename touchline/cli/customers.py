@@ -13,6 +13,7 @@ from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.db import Database
 from touchline.errors import UnknownCustomerError
+from touchline.words import counted
 
 app = typer.Typer(help="Privacy requests: erase or export a customer.", no_args_is_help=True)
 
@@ -82,4 +83,4 @@ def export(
         return
     out_path.write_text(text + "\n", encoding="utf-8")
     rows = sum(len(r) for r in data["tables"].values())
-    out.print(f"[green]✓[/] {out_path}: {rows:,} rows about {data['customer_id']}")
+    out.print(f"[green]✓[/] {out_path}: {counted(rows, 'row')} about {data['customer_id']}")

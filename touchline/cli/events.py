@@ -19,6 +19,7 @@ from touchline.errors import ConfigurationError
 from touchline.intake import ingest, read_json_lines
 from touchline.intake.stats import event_stats
 from touchline.intake.tracking_plan import load_plan
+from touchline.words import counted
 
 app = typer.Typer(help="Events: genesis events, exits, goals, behaviour.", no_args_is_help=True)
 
@@ -112,7 +113,7 @@ def stats_command(
                       "yes" if row.declared else "[yellow]no[/]")  # fmt: skip
     out.print(table)
     out.print(
-        f"{stats.unknown_events:,} events of {len(stats.unknown)} undeclared types"
+        f"{counted(stats.unknown_events, 'event')} of {counted(len(stats.unknown), 'undeclared type')}"
         if stats.unknown
         else "every stored event's type is in the tracking plan"
     )

@@ -9,6 +9,7 @@ import typer
 from touchline.cli.present import console
 from touchline.cli.record_db import open_record
 from touchline.config import get_settings
+from touchline.words import counted
 
 app = typer.Typer(help="The record in other shapes.", no_args_is_help=True)
 FORMATS = ("csv", "parquet", "xes")
@@ -55,7 +56,7 @@ def eventlog(
     with output.status(f"writing {out}"):
         report = export_event_log(db, out, fmt, case=case, journey=journey)  # type: ignore[arg-type]
     output.print(
-        f"[green]✓[/] {out}: {report.events:,} events in {report.cases:,} cases "
+        f"[green]✓[/] {out}: {counted(report.events, 'event')} in {counted(report.cases, 'case')} "
         f"({case}s{f' of {journey}' if journey else ''}), {fmt}"
     )
     if conformance:

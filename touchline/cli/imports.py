@@ -12,6 +12,7 @@ from touchline.cli.record_db import open_record
 from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.errors import ValidationError
+from touchline.words import counted
 
 app = typer.Typer(help="History from files into the record.", no_args_is_help=True)
 SHOW_PROBLEMS = 20
@@ -89,7 +90,7 @@ def purchases(
     if len(report.duplicates) > SHOW_PROBLEMS:
         out.print(f"… and {len(report.duplicates) - SHOW_PROBLEMS:,} more rows loaded before")
     out.print(
-        f"[green]✓[/] {file.name}: {report.rows_read:,} rows read; [bold]{report.loaded:,} "
+        f"[green]✓[/] {file.name}: {counted(report.rows_read, 'row')} read; [bold]{report.loaded:,} "
         f"purchases loaded[/] as {report.event_type}, {report.already_loaded:,} already loaded, "
         f"{report.rejected_count:,} rejected; {report.enrolled:,} enrolled, "
         f"{report.exited:,} exited, {report.converted:,} converted."

@@ -17,6 +17,7 @@ from touchline.cli.record_db import open_record
 from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.db import Database
+from touchline.words import counted
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ def rfm(as_of: str = as_of_option()) -> None:
     out.print(
         frame_table(
             segment_counts(table),
-            title=f"RFM segments as of {now:%Y-%m-%d %H:%M} UTC — {len(table):,} customers with "
+            title=f"RFM segments as of {now:%Y-%m-%d %H:%M} UTC — {counted(len(table), 'customer')} with "
             f"a purchase ({', '.join(settings.purchase_event_types)})",
         )
     )
@@ -135,7 +136,7 @@ def _run_tripwires(as_of: str | None, dry_run: bool, csv: Path | None) -> None:
         out.print(f"[yellow]![/] no purchase model yet: {escape(report.not_fitted)}")
     if model is not None:
         out.print(
-            f"purchase model (MBG/NBD) fitted on {model.customers:,} customers: "
+            f"purchase model (MBG/NBD) fitted on {counted(model.customers, 'customer')}: "
             f"r={model.r:.3g}, alpha={model.alpha:.3g}, a={model.a:.3g}, b={model.b:.3g}"
         )
     rule = f"P(active) < {settings.tripwire_p_alive_below:g}"
@@ -147,7 +148,7 @@ def _run_tripwires(as_of: str | None, dry_run: bool, csv: Path | None) -> None:
     verb = "would flag" if dry_run else "flagged"
     new = len(report.flags) - report.already_flagged if dry_run else report.flagged
     out.print(
-        f"as of {now:%Y-%m-%d %H:%M} UTC: {report.customers:,} customers with purchases, "
+        f"as of {now:%Y-%m-%d %H:%M} UTC: {counted(report.customers, 'customer')} with purchases, "
         f"{report.valuable:,} of them valuable, {report.at_risk:,} valuable with {rule}; "
         f"[bold]{verb} {new:,}[/] ({report.already_flagged:,} flagged before for the same silence)"
         + ("" if dry_run else f"; {report.enrolled:,} enrolled")
@@ -197,7 +198,7 @@ def scores(
     write_csv(scores_csv_frame(result), csv)
     table = result.table
     console().print(
-        f"[green]✓[/] {len(table):,} customers scored as of {now:%Y-%m-%d %H:%M} UTC → {csv}; "
+        f"[green]✓[/] {counted(len(table), 'customer')} scored as of {now:%Y-%m-%d %H:%M} UTC → {csv}; "
         f"median P(active) {table['p_active'].median():.0%}, "
         f"{(table['p_active'] < settings.tripwire_p_alive_below).sum():,} below "
         f"{settings.tripwire_p_alive_below:g}"
@@ -256,8 +257,8 @@ def backtest(
         ]
     )  # fmt: skip
     out.print(
-        f"Backtest: fitted on {result.customers:,} customers' purchases up to {now:%Y-%m-%d}; "
-        f"{result.lapsed:,} ({result.lapse_rate:.0%}) bought nothing in the next {ahead.days} days."
+        f"Backtest: fitted on {counted(result.customers, 'customer')}' purchases up to {now:%Y-%m-%d}; "
+        f"{result.lapsed:,} ({result.lapse_rate:.0%}) bought nothing in the next {counted(ahead.days, 'day')}."
     )
     out.print(frame_table(rows, index=False))
     end = pd.Timestamp(now + ahead)

@@ -21,6 +21,7 @@ from touchline.intake.tracking_plan import load_plan
 from touchline.journeys import LoadedJourney, journey_files, load_journey, load_journeys
 from touchline.journeys.attributes import check_attributes, load_catalogue
 from touchline.journeys.store import publish
+from touchline.words import counted
 
 if TYPE_CHECKING:
     from touchline.demo.dry_run import DryRunResult
@@ -56,7 +57,7 @@ def validate(
     for journey in loaded:
         d = journey.definition
         console().print(
-            f"[green]✓[/] {journey.source}: {d.key} — {len(d.steps)} steps, trigger: {d.trigger.describe()}"
+            f"[green]✓[/] {journey.source}: {d.key} — {counted(len(d.steps), 'step')}, trigger: {d.trigger.describe()}"
         )
 
 
@@ -182,7 +183,7 @@ def graph(
         raise typer.Exit(1) from exc
     # The Mermaid text alone on stdout (pipe it to a file or a renderer); the rest on stderr.
     typer.echo(mermaid, nl=False)
-    status = Console(stderr=True, highlight=False)
+    status = console(stderr=True)
     status.print(f"[green]✓[/] {escape(str(folder / f'{key}.mmd'))}")
     status.print(f"[green]✓[/] {escape(str(png))}")
 
@@ -214,7 +215,9 @@ def simulate(
         console=out,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"{loaded.definition.key}: {customers:,} customers", total=hours, at="")
+        task = bar.add_task(
+            f"{loaded.definition.key}: {counted(customers, 'customer')}", total=hours, at=""
+        )
 
         def progress(at: datetime) -> None:
             done = (at - start).total_seconds() / 3600
@@ -246,7 +249,7 @@ def _print_headline(out: Console, result: DryRunResult) -> None:
     entered = result.enrolled
     out.print(
         f"\n[bold]Dry run of {escape(result.journey_name)}[/] ({result.journey_key}): "
-        f"{result.customers:,} synthetic customers over {result.days} days from "
+        f"{counted(result.customers, 'synthetic customer')} over {counted(result.days, 'day')} from "
         f"{result.start:%a %d %b %Y %H:%M} UTC, seed {result.seed}; {result.wall_seconds:.1f} s. "
         "Emulated providers only; the temporary record is gone."
     )
@@ -256,9 +259,9 @@ def _print_headline(out: Console, result: DryRunResult) -> None:
     not_entered = result.triggers - entered
     out.print(
         (
-            f"{result.triggers:,} customers launched as one segment → [bold]{entered:,} entered[/]"
+            f"{counted(result.triggers, 'customer')} launched as one segment → [bold]{entered:,} entered[/]"
             if result.launched
-            else f"{result.triggers:,} {result.trigger_event} events → [bold]{entered:,} entered[/]"
+            else f"{counted(result.triggers, f'{result.trigger_event} event')} → [bold]{entered:,} entered[/]"
         )
         + (f" ({not_entered:,} did not: trigger filter or re-entry rule)" if not_entered else "")
         + (

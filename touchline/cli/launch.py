@@ -15,6 +15,7 @@ from touchline.errors import JourneyNotFoundError, LaunchError, SegmentFileError
 from touchline.launch import LaunchReport, launch
 from touchline.launch.reach import Reach, reach
 from touchline.launch.schedule import schedule_launch
+from touchline.words import counted
 
 SHOW_PROBLEMS = 20
 
@@ -143,7 +144,7 @@ def reach_lines(found: Reach, file: str) -> list[str]:
     lines += [
         f"[bold]Dry run[/] of launch '{found.launch_name}' of {found.journey_key} "
         f"v{found.journey_version} — nothing was enrolled:",
-        f"  {found.rows:,} rows in {file}",
+        f"  {counted(found.rows, 'row')} in {file}",
         f"  {found.rejected_count:,} rejected rows",
         f"  {found.unknown_customers:,} unknown customers",
         f"  {found.listed_twice:,} listed twice (enter once)",
@@ -175,7 +176,7 @@ def _present(report: LaunchReport, segment: Path) -> None:
     if report.already_finished and not report.file_changed:
         out.print(
             f"[green]✓[/] {title} had already finished: {report.total_enrolled:,} enrolled from "
-            f"{report.skipped_rows:,} rows. Nothing to do."
+            f"{counted(report.skipped_rows, 'row')}. Nothing to do."
         )
         return
     if report.file_changed and (report.resumed or report.already_finished):
@@ -184,7 +185,9 @@ def _present(report: LaunchReport, segment: Path) -> None:
             "top; customers already enrolled by it are not enrolled twice."
         )
     elif report.skipped_rows:
-        out.print(f"resumed after {report.skipped_rows:,} rows committed by an earlier run")
+        out.print(
+            f"resumed after {counted(report.skipped_rows, 'row')} committed by an earlier run"
+        )
     for problem in report.rejected[:SHOW_PROBLEMS]:
         out.print(f"[red]✗[/] {segment.name}:{problem}")
     for line, customer in report.unknown_sample[: max(0, SHOW_PROBLEMS - len(report.rejected))]:
@@ -195,7 +198,7 @@ def _present(report: LaunchReport, segment: Path) -> None:
     if hidden > 0:
         out.print(f"… and {hidden:,} more rows like these")
     out.print(
-        f"[green]✓[/] {title}: {report.rows_read:,} rows read; [bold]{report.enrolled:,} enrolled[/], "
+        f"[green]✓[/] {title}: {counted(report.rows_read, 'row')} read; [bold]{report.enrolled:,} enrolled[/], "
         f"{report.already_enrolled:,} already enrolled, {report.filtered_out:,} filtered out, "
         f"{report.unknown_customers:,} unknown customers, {report.rejected_count:,} rejected rows. "
         "The advance flow sends their first steps."

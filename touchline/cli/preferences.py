@@ -12,6 +12,7 @@ from touchline.cli.present import console
 from touchline.clock import SystemClock
 from touchline.config import get_settings
 from touchline.db import Database
+from touchline.words import counted
 
 app = typer.Typer(help="The preference center.", no_args_is_help=True)
 
@@ -44,8 +45,8 @@ def refresh(
     if report.global_rates:
         out.print(table)
     out.print(
-        f"[green]✓[/] learned from {report.messages:,} messages ({report.engaged:,} engaged) to "
-        f"{report.customers:,} customers in {report.segments:,} segments; "
+        f"[green]✓[/] learned from {counted(report.messages, 'message')} ({report.engaged:,} engaged) to "
+        f"{counted(report.customers, 'customer')} in {counted(report.segments, 'segment')}; "
         f"[bold]{report.customers_ranked:,}[/] customers have enough data of their own to rank "
         f"channels. Wrote {report.channel_rows:,} channel rates and {report.timing_rows:,} "
         f"hour-of-week scores in {report.seconds:.1f} s."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -80,8 +82,17 @@ def timeline_table(
     return table
 
 
-def console() -> Console:
-    return Console(highlight=False)
+# Piped into a file, less or grep, there is no terminal to fit: rich would fall back to 80
+# columns and cut table headers to "enrollm…". Lay tables out at their natural width instead.
+PIPED_WIDTH = 1000
+
+
+def console(stderr: bool = False) -> Console:
+    """The commands' console; when the stream is not a terminal (and COLUMNS does not say
+    otherwise), wide enough that no header or cell is cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(highlight=False, stderr=stderr, width=PIPED_WIDTH if piped else None)
 
 
 def file_progress(out: Console, counters: str) -> Progress:

@@ -10,6 +10,7 @@ import typer
 from touchline.cli.present import console, timeline_table
 from touchline.config import get_settings
 from touchline.db import Database
+from touchline.words import counted
 
 
 def advance(
@@ -175,7 +176,7 @@ def worker(
 
     def on_batch(number: int, report) -> None:  # type: ignore[no-untyped-def]
         out.print(
-            f"batch {number}: {report.claimed} enrollments, {report.count('sent')} sent, "
+            f"batch {number}: {counted(report.claimed, 'enrollment')}, {report.count('sent')} sent, "
             f"{report.count('skipped')} skipped, {report.count('failed')} failed",
             highlight=False,
         )
@@ -192,7 +193,7 @@ def worker(
     finally:
         engine.close()
     out.print(
-        f"[green]✓[/] {total.claimed} enrollments advanced: {total.count('sent')} sent, "
+        f"[green]✓[/] {counted(total.claimed, 'enrollment')} advanced: {total.count('sent')} sent, "
         f"{total.count('skipped')} skipped, {total.count('failed')} failed"
     )
     if total.aborted:

@@ -15,6 +15,7 @@ from touchline.content.catalog import TemplateCatalog
 from touchline.content.safe_links import neutralise_links
 from touchline.content.segments import SegmentCount, count_segments
 from touchline.errors import TemplateError
+from touchline.words import counted
 
 MAX_SUBJECT_LENGTH = 255
 # Appended to a marketing SMS that does not already tell how to opt out (CTIA, and Twilio's
@@ -82,7 +83,7 @@ def render_sms(
     if segments.segments > max_segments:
         raise TemplateError(
             f"{name}.sms.j2",
-            f"the SMS is {segments.segments} segments of {segments.encoding} (max {max_segments})"
+            f"the SMS is {counted(segments.segments, 'segment')} of {segments.encoding} (max {max_segments})"
             + (f"; non-GSM characters: {''.join(segments.non_gsm)}" if segments.non_gsm else ""),
         )
     return RenderedSms(body=body, segments=segments)

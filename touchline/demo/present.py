@@ -17,6 +17,7 @@ from touchline.reports.touches import (
     touch_outcomes,
 )
 from touchline.timeline import customer_timeline
+from touchline.words import counted
 
 
 def print_demo(out: Console, result: DemoResult) -> None:
@@ -65,7 +66,7 @@ def print_demo(out: Console, result: DemoResult) -> None:
         sms_ok = result.emulator["sms"] == result.sent.get("sms", 0)
         mark = lambda ok: "[green]✓[/]" if ok else "[red]✗[/]"  # noqa: E731
         out.print(
-            f"{mark(email_ok)} the SendGrid emulator accepted {result.emulator['emails']:,} emails; the record says {result.sent.get('email', 0):,} sent\n"
+            f"{mark(email_ok)} the SendGrid emulator accepted {counted(result.emulator['emails'], 'email')}; the record says {result.sent.get('email', 0):,} sent\n"
             f"{mark(sms_ok)} the Twilio emulator accepted {result.emulator['sms']:,} SMS; the record says {result.sent.get('sms', 0):,} sent\n"
             f"{mark(not result.emulator['duplicate_touches'])} touches accepted twice by a provider: {len(result.emulator['duplicate_touches'])}\n"
             f"  webhooks posted back: {result.webhooks.get('sendgrid_posted', 0)} SendGrid batches, {result.webhooks.get('twilio_posted', 0)} Twilio callbacks"

@@ -47,6 +47,7 @@ from touchline.errors import JourneyNotFoundError
 from touchline.record import Enrollment, Interaction, Journey, Touch
 from touchline.record.touches import CLICKED, DELIVERED, FAILED, OPENED, SENT, SKIPPED
 from touchline.reports import intervals
+from touchline.words import counted
 
 CONVERTED = "converted"  # the engine's interaction kind for a goal reached (engine/enroll.py)
 FUNNEL_STAGES = ["sent", "delivered", "opened", "clicked", "converted"]
@@ -360,7 +361,7 @@ def _too_small(a: pd.DataFrame, b: pd.DataFrame, a_label: str, b_label: str, min
         if len(group) == 0:
             return f"not enough data: no {label} enrollments"
         if len(group) < minimum:
-            return f"not enough data: {label} has {len(group)} enrollments (needs {minimum})"
+            return f"not enough data: {label} has {counted(len(group), 'enrollment')} (needs {minimum})"
     return ""
 
 

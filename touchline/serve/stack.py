@@ -45,6 +45,7 @@ from touchline.serve.processes import (
     terminate,
     wait_healthy,
 )
+from touchline.words import counted
 
 POOL = "touchline"
 CONTINUOUS_DEPLOYMENT = "advance-continuously"
@@ -185,7 +186,9 @@ class RunningStack:
         if self.continuous_run_id:
             lines.append(f"advance-continuously run {self.continuous_run_id} started")
         if self.cancelled_late_runs:
-            lines.append(f"{self.cancelled_late_runs} runs that fell due while stopped: cancelled")
+            lines.append(
+                f"{counted(self.cancelled_late_runs, 'run')} that fell due while stopped: cancelled"
+            )
         lines.append("stop with: make stop   (or: touchline stop)")
         return "\n".join(lines)
 

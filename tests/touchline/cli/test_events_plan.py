@@ -57,4 +57,4 @@ def test_send_refuses_undeclared_types_by_line_and_stats_counts_permissive_ones(
     assert "(accepted: the tracking plan is permissive)" in permissive.output
     stats = runner.invoke(app, ["events", "stats"])
     assert stats.exit_code == 0, stats.output
-    assert "1 events of 1 undeclared types" in stats.output
+    assert "1 event of 1 undeclared type" in stats.output

@@ -533,7 +533,7 @@ def test_best_channel_follows_engagement_and_keeps_the_stated_preference(
     # Too little history of their own: everyone's rates decide, and the reason says so.
     newcomer = decision_reasons(db, "newcomer", "hello")[0]
     assert newcomer.startswith("best: sms ") and "— all customers for marketing" in newcomer
-    assert "(this customer's history: 2 messages on 1 channels)" in newcomer
+    assert "(this customer's history: 2 messages on 1 channel)" in newcomer
 
 
 def test_preferred_follows_the_stated_order_whatever_the_data(
