@@ -116,6 +116,9 @@ def worker_main(url: str) -> None:
                 "sent": total.count("sent"),
                 "skipped": total.count("skipped"),
                 "failed": total.count("failed"),
+                # Not sent in a batch and claimed again (a halt, an unreadable journey state).
+                "held": total.count("held"),
+                "reasons": {f"{o}: {r}": n for (_j, _s, o, r), n in total.reasons.items()},
                 "seconds": seconds,
                 "cpu_seconds": (cpu.ru_utime - began_cpu.ru_utime)
                 + (cpu.ru_stime - began_cpu.ru_stime),
@@ -127,6 +130,14 @@ def worker_main(url: str) -> None:
 
 
 # --- the conductor -----------------------------------------------------------------------
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, every process's: other
+    users of the machine take cores from the workers too."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / CLOCK_TICKS, sum(fields) / CLOCK_TICKS
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -147,6 +158,7 @@ class BackendCpu:
         self.interval = interval
         self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self.peak_connections = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -165,7 +177,9 @@ class BackendCpu:
         return found
 
     def _sample(self, baseline: bool) -> None:
-        for pid in self._backends():
+        backends = self._backends()
+        self.peak_connections = max(self.peak_connections, len(backends))
+        for pid in backends:
             cpu = _cpu_seconds(pid)
             if cpu is None:
                 continue
@@ -192,7 +206,13 @@ class BackendCpu:
 
 
 def one_count(
-    url: str, database: str, workers: int, segment: Path, emulators: Emulators, latency_ms: float
+    url: str,
+    database: str,
+    workers: int,
+    segment: Path,
+    emulators: Emulators,
+    latency_ms: float,
+    round_name: str = "0",
 ) -> dict[str, Any]:
     from touchline.db import Database
     from touchline.launch import launch
@@ -200,7 +220,7 @@ def one_count(
     emulators.reset(latency_ms)
     db = Database(url)
     began = time.perf_counter()
-    launched = launch(db, "bench_launch", segment, now=NOW, name=f"scale-{workers}")
+    launched = launch(db, "bench_launch", segment, now=NOW, name=f"scale-{workers}-{round_name}")
     launch_seconds = time.perf_counter() - began
     db.dispose()
     env = {
@@ -212,12 +232,10 @@ def one_count(
         "TOUCHLINE_DISPATCH_WORKERS": str(workers),
         "PYTHONUNBUFFERED": "1",
     }
+    command = [sys.executable, "-m", "bench.scale", "worker", "--database-url", url]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.scale", "worker", "--database-url", url],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        subprocess.Popen(command, cwd=ROOT, env=env, text=True, **pipes)  # type: ignore[call-overload]
         for _ in range(workers)
     ]
     for proc in procs:
@@ -226,6 +244,7 @@ def one_count(
         if line.strip() != "ready":
             raise RuntimeError(f"a worker did not start: {line}{proc.communicate()[1][-3000:]}")
     emulator_cpu = _cpu_seconds(emulators.process.pid) or 0.0
+    machine_before = _machine_busy()
     with BackendCpu(database) as backends:
         began = time.perf_counter()
         for proc in procs:
@@ -235,6 +254,7 @@ def one_count(
         outputs = [proc.communicate() for proc in procs]
         seconds = time.perf_counter() - began
     emulator_cpu = (_cpu_seconds(emulators.process.pid) or 0.0) - emulator_cpu
+    machine_after = _machine_busy()
     results = []
     for proc, (out, err) in zip(procs, outputs, strict=True):
         if proc.returncode != 0:
@@ -255,6 +275,8 @@ def one_count(
         "sent": sent,
         "skipped": sum(r["skipped"] for r in results),
         "failed": sum(r["failed"] for r in results),
+        "held": sum(r["held"] for r in results),
+        "reasons": [r["reasons"] for r in results],
         "seconds": seconds,
         "rate": sent / seconds,
         "per_worker": results,
@@ -262,14 +284,20 @@ def one_count(
             "workers": sum(r["cpu_seconds"] for r in results),
             "postgres": backends.seconds,
             "emulators": emulator_cpu,
+            # Busy share of all cores during the run, whoever used them.
+            "machine_busy": (machine_after[0] - machine_before[0])
+            / max(machine_after[1] - machine_before[1], 1e-9),
         },
+        "peak_connections": backends.peak_connections,
         "accepted": stats["accepted"],
         "duplicates": len(stats["duplicate_touches"]),
         "statements": dict(statements),
     }
 
 
-def run(customers: int, counts: list[int], latency_ms: float, workdir: Path) -> dict[str, Any]:
+def run(
+    customers: int, counts: list[int], latency_ms: float, workdir: Path, rounds: int = 1
+) -> dict[str, Any]:
     from sqlalchemy.engine import make_url
 
     from bench._support import database, seed
@@ -280,8 +308,12 @@ def run(customers: int, counts: list[int], latency_ms: float, workdir: Path) -> 
             seeded = seed(url, customers)
             segment = segment_file(workdir / f"scale-{customers}.csv", customers)
             name = make_url(url).database or ""
-            curve = [
-                one_count(url, name, n, segment, emulators, latency_ms) for n in counts
+            # Rounds of 1, 2, 4…, one after the other: a busy spell of the machine's other
+            # users disturbs one point of a round, not every point of one worker count.
+            points = [
+                one_count(url, name, n, segment, emulators, latency_ms, f"{r}")
+                for r in range(rounds)
+                for n in counts
             ]
     finally:
         emulators.close()
@@ -291,7 +323,11 @@ def run(customers: int, counts: list[int], latency_ms: float, workdir: Path) -> 
         "seed_seconds": seeded,
         "cores": os.cpu_count(),
         "load_before": os.getloadavg(),
-        "curve": curve,
+        # The best round of each worker count: the least disturbed by the machine's other users.
+        "curve": [
+            max((p for p in points if p["workers"] == n), key=lambda p: p["rate"]) for n in counts
+        ],
+        "points": points,
     }
 
 
@@ -308,7 +344,7 @@ def report(result: dict[str, Any], console: Any = None) -> None:
         header_style="bold",
     )
     for column in ("workers", "sent", "seconds", "touches/s", "vs 0.8×N×one", "CPU ms/touch: workers",
-                   "postgres", "emulators", "CPU used / cores", "twice at provider"):  # fmt: skip
+                   "postgres", "emulators", "ours / cores", "machine busy", "twice at provider"):  # fmt: skip
         table.add_column(column, justify="right")
     for c in curve:
         target = 0.8 * c["workers"] * one["rate"] if one else None
@@ -320,6 +356,7 @@ def report(result: dict[str, Any], console: Any = None) -> None:
             f"{c['rate'] / target:.0%}" if target else "—",
             f"{cpu['workers'] * per:.2f}", f"{cpu['postgres'] * per:.2f}",
             f"{cpu['emulators'] * per:.2f}", f"{used:.2f} / {result['cores']}",
+            f"{cpu['machine_busy']:.0%}",
             str(c["duplicates"]),
         )  # fmt: skip
     console.print(table)
@@ -342,12 +379,17 @@ def report(result: dict[str, Any], console: Any = None) -> None:
 def main() -> None:
     import tempfile
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", nargs="?", default="run", choices=["run", "worker"])
     parser.add_argument("--database-url")
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="each point this often; the best counts"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.mode == "worker":
@@ -355,7 +397,7 @@ def main() -> None:
         return
     counts = [int(n) for n in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="touchline-bench-scale-") as tmp:
-        result = run(args.customers, counts, args.latency_ms, Path(tmp))
+        result = run(args.customers, counts, args.latency_ms, Path(tmp), args.rounds)
     report(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))

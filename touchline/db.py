@@ -258,10 +258,11 @@ def _copy_insert(
     names = ", ".join(quote(c.name) for c in columns)
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
-        # ON COMMIT DELETE ROWS: a rolled-back or committed batch leaves nothing behind.
+        # The table's columns without its constraints (NOT NULL of a serial id the INSERT
+        # fills); ON COMMIT DELETE ROWS: a committed or rolled-back batch leaves nothing.
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-            f"(LIKE {quote(table.name)}) ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
+            f"AS SELECT * FROM {quote(table.name)} WITH NO DATA"
         )
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types([name for name, _accepted in kinds])
