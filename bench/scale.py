@@ -344,7 +344,7 @@ def report(result: dict[str, Any], console: Any = None) -> None:
         header_style="bold",
     )
     for column in ("workers", "sent", "seconds", "touches/s", "vs 0.8×N×one", "CPU ms/touch: workers",
-                   "postgres", "emulators", "ours / cores", "machine busy", "twice at provider"):  # fmt: skip
+                   "postgres", "emulators", "ours / cores", "machine busy", "PG conns", "held", "twice at provider"):  # fmt: skip
         table.add_column(column, justify="right")
     for c in curve:
         target = 0.8 * c["workers"] * one["rate"] if one else None
@@ -356,11 +356,22 @@ def report(result: dict[str, Any], console: Any = None) -> None:
             f"{c['rate'] / target:.0%}" if target else "—",
             f"{cpu['workers'] * per:.2f}", f"{cpu['postgres'] * per:.2f}",
             f"{cpu['emulators'] * per:.2f}", f"{used:.2f} / {result['cores']}",
-            f"{cpu['machine_busy']:.0%}",
+            f"{cpu['machine_busy']:.0%}", str(c["peak_connections"]), str(c["held"]),
             str(c["duplicates"]),
         )  # fmt: skip
     console.print(table)
     last = curve[-1]
+    cpu = last["cpu"]
+    per_touch = (cpu["workers"] + cpu["postgres"] + cpu["emulators"]) / max(last["sent"], 1)
+    console.print(
+        f"CPU per touch, all processes: {1000 * per_touch:.2f} ms, so {result['cores']} cores "
+        f"carry at most {result['cores'] / per_touch:,.0f} touches/s; PostgreSQL's part is "
+        f"{cpu['postgres'] / max(last['sent'], 1) * 1000:.2f} ms "
+        f"({cpu['postgres'] / max(cpu['workers'] + cpu['postgres'] + cpu['emulators'], 1e-9):.0%}). "
+        f"The machine was {cpu['machine_busy']:.0%} busy during the {last['workers']}-worker "
+        "point: where that is near 100 %, the curve is bent by CPU (the machine's, shared), "
+        "not by the database."
+    )
     top = sorted(last["statements"].items(), key=lambda kv: -kv[1][1])[:8]
     statements = Table(
         title=f"Top statements by total time from the workers' side, {last['workers']} workers",
