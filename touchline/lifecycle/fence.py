@@ -137,6 +137,7 @@ def _postgres_gate(engine: Engine, journey_key: str, hold_seconds: float = HOLD_
     def gate() -> Iterator[str | None]:
         with guard:
             hold = join()
+        failure: str | None = None
         if hold is None:
             # Not under guard: the lock may queue behind a pause that waits for the holds
             # in flight, and their requests need guard to finish.
@@ -147,11 +148,14 @@ def _postgres_gate(engine: Engine, journey_key: str, hold_seconds: float = HOLD_
                     try:
                         hold = open_hold()
                     except SQLAlchemyError as exc:
-                        yield unreadable(exc)
-                        return
-                    with guard:
-                        hold.users = 1
-                        current[:] = [hold]
+                        failure = unreadable(exc)
+                    else:
+                        with guard:
+                            hold.users = 1
+                            current[:] = [hold]
+        if hold is None:
+            yield failure
+            return
         try:
             yield hold.reason
         finally:
