@@ -253,6 +253,10 @@ def _copy_insert(
             return None
         if accepted == (int,) and any(isinstance(v, bool) for v in column_values):
             return None
+        if accepted == (datetime,) and any(
+            v is not None and v.tzinfo is None for v in column_values
+        ):
+            return None  # timestamptz's binary form needs the zone; the server decides the rest
     quote = dialect.identifier_preparer.quote
     stage = quote(f"stage_{table.name}")
     names = ", ".join(quote(c.name) for c in columns)
