@@ -6,6 +6,7 @@ against its floor and the naive design, and the memory of a 1,000,000-customer l
                         [--insight-purchases N] [--insight-report-rows N] [--insight-only]
                         [--latency [--latency-rate 50] [--latency-seconds 60]]
                         [--analytics-rows N] [--analytics-only]
+                        [--launch-customers N] [--scale-customers N] [--plan-rows N] [--postgres-only]
 
 The preference center's part (bench/preferences.py): the effectiveness refresh over
 ``--refresh-rows`` interaction rows against a bare pandas group-by, and decision latency
@@ -17,6 +18,12 @@ pandas floor.
 
 Analytics (bench/analytics.py): the journey report aggregated in the database over
 ``--analytics-rows`` interaction rows against the bare SQL aggregate, on every backend.
+
+PostgreSQL at scale (bench/scale.py, bench/plans.py; docs/scale-measured.md): a launch of
+``--launch-customers`` on PostgreSQL against the same launch on SQLite; 1, 2 and 4 worker
+processes on ``--scale-customers`` due touches with providers answering after 50 ms, with
+CPU per touch and the top statements; the claim's and the webhook lookup's index plans at
+``--plan-rows`` rows. ``--postgres-only`` runs just these.
 
 Every ratio compares figures measured in this run, on this machine.
 """
@@ -242,7 +249,26 @@ def main() -> None:
         help="interaction rows for the in-database journey report (0 to skip)",
     )  # fmt: skip
     parser.add_argument("--analytics-only", action="store_true", help="only the analytics part")
+    parser.add_argument(
+        "--launch-customers", type=int, default=100_000,
+        help="launch on PostgreSQL against SQLite, same segment (0 to skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scale-customers", type=int, default=8_000,
+        help="touches per point of the 1/2/4-worker curve on PostgreSQL (0 to skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plan-rows", type=int, default=10_000_000,
+        help="rows for the claim's and webhook lookup's index plans (0 to skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--postgres-only", action="store_true",
+        help="only the PostgreSQL part: launch ratio, scale-out curve, index plans",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.postgres_only:
+        postgres_scale(args.launch_customers, args.scale_customers, args.plan_rows, args.json)
+        return
     if args.analytics_only:
         analytics(args.analytics_rows, args.backends, args.json)
         return
@@ -314,6 +340,82 @@ def main() -> None:
             args.backends,
             args.json.with_suffix(".analytics.json") if args.json else None,
         )
+    if "postgresql" in backends and (
+        args.launch_customers or args.scale_customers or args.plan_rows
+    ):
+        postgres_scale(
+            args.launch_customers,
+            args.scale_customers,
+            args.plan_rows,
+            args.json.with_suffix(".postgres.json") if args.json else None,
+        )
+
+
+def launch_ratio(count: int, workdir: Path) -> dict[str, Any]:
+    """The same segment launched on SQLite and on PostgreSQL, each in a process of its own,
+    customers inserted directly beforehand (setup, not measured)."""
+    from sqlalchemy import insert
+
+    from bench._support import NOW
+    from bench._support import seed as seed_journey
+    from touchline.db import Database
+    from touchline.record import Customer
+
+    segment = segment_file(workdir / f"launch-{count}.csv", count)
+    result: dict[str, Any] = {"customers": count}
+    for backend in ("sqlite", "postgresql"):
+        with database(backend, workdir) as url:
+            seed_journey(url, 0)
+            db = Database(url)
+            with db.session() as session:
+                for start in range(0, count, 20_000):
+                    session.execute(
+                        insert(Customer),
+                        [
+                            {
+                                "id": f"b{n:07d}",
+                                "attributes": {},
+                                "created_at": NOW,
+                                "updated_at": NOW,
+                            }
+                            for n in range(start, min(start + 20_000, count))
+                        ],
+                    )
+            db.dispose()
+            result[backend] = run_phase("launch", url, workdir, {}, "--segment", str(segment))
+    result["ratio"] = result["postgresql"]["seconds"] / result["sqlite"]["seconds"]
+    return result
+
+
+def postgres_scale(
+    launch_customers: int, scale_customers: int, plan_rows: int, json_path: Path | None
+) -> None:
+    """Launch ratio, scale-out curve and index plans on PostgreSQL (docs/scale-measured.md)."""
+    from bench import plans as bench_plans
+    from bench import scale as bench_scale
+
+    if reason := postgres_available():
+        if os.environ.get("CI"):
+            raise SystemExit(f"PostgreSQL is required in CI: {reason}")
+        console.print(f"[yellow]PostgreSQL scale part skipped: {reason}[/]")
+        return
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="touchline-bench-pg-") as tmp:
+        if launch_customers:
+            ratio = result["launch"] = launch_ratio(launch_customers, Path(tmp))
+            console.print(
+                f"[bold]Launch of {launch_customers:,} customers[/]: SQLite "
+                f"{ratio['sqlite']['seconds']:.1f} s, PostgreSQL {ratio['postgresql']['seconds']:.1f} s "
+                f"— [bold]{ratio['ratio']:.2f}×[/] SQLite's time (target ≤ 1.5×)."
+            )
+        if scale_customers:
+            result["scale"] = bench_scale.run(scale_customers, [1, 2, 4], 50, Path(tmp), rounds=2)
+            bench_scale.report(result["scale"], console)
+        if plan_rows:
+            result["plans"] = bench_plans.run(plan_rows, Path(tmp))
+            bench_plans.report(result["plans"], console)
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2, default=str))
 
 
 def insight(purchases: int, report_rows: int, json_path: Path | None) -> None:

@@ -152,3 +152,87 @@ def test_the_consent_ledger_keeps_every_change(db: Database) -> None:
         assert len(session.execute(select(Consent)).all()) == 3
         state = load_profiles(session, ["c1"])["c1"].consents[("sms", "marketing")]
         assert (state.status, state.source) == ("granted", "api")
+
+
+@pytest.mark.parametrize("count", [7, 1500])  # PostgreSQL: one unnest statement; COPY
+def test_bulk_inserts_keep_every_value_and_skip_only_duplicates(db: Database, count: int) -> None:
+    """Hostile text (quotes, backslashes, braces, commas, NULL as a word, non-Latin
+    scripts), JSON with nesting and nulls, times given in other zones; duplicates
+    inside the batch and against the table; twice in one transaction; a rollback."""
+    paris = timezone(timedelta(hours=1))
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=paris)
+    nasty = ['a"b', "back\\slash", "{brace}", "a,b", "NULL", "", "ｓｔｏｐ ✋", "tab\tnew\nline"]
+    rows = [
+        {
+            "id": f"e{i}",
+            "type": "a.b",
+            "customer_id": "c1",
+            "occurred_at": now + timedelta(seconds=i),
+            "received_at": now,
+            "source": nasty[i % len(nasty)],
+            "payload": {
+                "text": nasty[i % len(nasty)],
+                "n": i,
+                "list": [1, None, {"x": "y"}],
+                "nul": "a\x00b",
+            },
+        }
+        for i in range(count)
+    ]
+    with db.session() as session:
+        session.add(Customer(id="c1", attributes={}, created_at=now, updated_at=now))
+        session.commit()
+        first = insert_ignoring_duplicates(
+            session, Event, rows[: count // 2] + rows[:3], conflict_columns=["id"], returning="id"
+        )
+        assert sorted(first) == sorted(r["id"] for r in rows[: count // 2])
+        # The same transaction again: nothing staged by the first call comes back.
+        second = insert_ignoring_duplicates(
+            session, Event, rows, conflict_columns=["id"], returning="id"
+        )
+        assert sorted(second) == sorted(r["id"] for r in rows[count // 2 :])
+        session.commit()
+    with db.session() as session:
+        stored = {e.id: e for e in session.execute(select(Event)).scalars()}
+    assert len(stored) == count
+    for row in rows:
+        event = stored[row["id"]]
+        # JSON loses NUL characters on both databases (PostgreSQL refuses them).
+        assert (event.source, event.payload) == (row["source"], {**row["payload"], "nul": "ab"})
+        assert event.occurred_at == row["occurred_at"] and event.occurred_at.tzinfo == UTC
+
+    more = [{**row, "id": f"f{row['id']}"} for row in rows]
+    with db.session() as session:
+        insert_ignoring_duplicates(session, Event, more, conflict_columns=["id"])
+        session.rollback()
+        # After a rollback the next batch goes in whole, and alone.
+        assert len(insert_ignoring_duplicates(
+            session, Event, more[:5], conflict_columns=["id"], returning="id"
+        )) == 5  # fmt: skip
+        session.commit()
+    with db.session() as session:
+        assert len(session.execute(select(Event.id)).all()) == count + 5
+
+
+def test_bulk_inserts_refuse_naive_times_and_fill_python_defaults(db: Database) -> None:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    with db.session() as session:
+        session.add(Customer(id="c1", attributes={}, created_at=now, updated_at=now))
+        session.commit()
+        naive = [{"id": "x", "type": "a.b", "customer_id": "c1", "occurred_at": now.replace(tzinfo=None),
+                  "received_at": now, "source": "t", "payload": {}}]  # fmt: skip
+        with pytest.raises((ValueError, StatementError)):
+            insert_ignoring_duplicates(session, Event, naive * 1200, conflict_columns=["id"])
+        session.rollback()
+        # ``verified`` is left out: its Python-side default (False) still applies.
+        identities = [
+            {"customer_id": "c1", "kind": "email", "value": f"a{i}@example.com",
+             "source": "t", "created_at": now}
+            for i in range(1100)
+        ]  # fmt: skip
+        insert_ignoring_duplicates(
+            session, Identity, identities, conflict_columns=["kind", "value"]
+        )
+        session.commit()
+        verified = session.execute(select(Identity.verified)).scalars().all()
+    assert len(verified) == 1100 and not any(verified)

@@ -84,16 +84,7 @@ def record_provider_events(
         if e.provider_message_id and (e.touch_id is None or e.touch_id not in touches)
     }
     if orphan_ids:
-        for message_id, tid, customer, channel in session.execute(
-            select(
-                Interaction.provider_message_id,
-                Interaction.touch_id,
-                Touch.customer_id,
-                Touch.channel,
-            )
-            .join(Touch, Touch.id == Interaction.touch_id)
-            .where(Interaction.kind == SENT, Interaction.provider_message_id.in_(orphan_ids))
-        ):
+        for message_id, tid, customer, channel in session.execute(sends_by_message_id(orphan_ids)):
             by_message[message_id] = tid
             touches[tid] = (customer, channel)
 
@@ -139,6 +130,21 @@ def record_provider_events(
         settings or get_settings(),
     )
     return report
+
+
+def sends_by_message_id(message_ids: set[str]) -> Any:
+    """Our sends with these provider message ids, with their touch's customer and channel
+    (an index lookup on ix_interaction_provider_message_id: ``bench.plans`` shows it)."""
+    return (
+        select(
+            Interaction.provider_message_id,
+            Interaction.touch_id,
+            Touch.customer_id,
+            Touch.channel,
+        )
+        .join(Touch, Touch.id == Interaction.touch_id)
+        .where(Interaction.kind == SENT, Interaction.provider_message_id.in_(sorted(message_ids)))
+    )
 
 
 def _suppression_reason(row: dict[str, Any]) -> str | None:

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from touchline import ids
@@ -271,6 +272,11 @@ def _enroll_batch(
 
 
 def _existing(session: Session, customers: list[str]) -> set[str]:
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement per batch: the ids as one array, not IN lists of 900 placeholders
+        # that psycopg parses in Python for every statement.
+        ids = bindparam("ids", sorted(customers), type_=postgresql.ARRAY(String))
+        return set(session.execute(select(Customer.id).where(Customer.id == any_(ids))).scalars())
     found: set[str] = set()
     for chunk in chunked(sorted(customers)):
         found.update(session.execute(select(Customer.id).where(Customer.id.in_(chunk))).scalars())

@@ -12,7 +12,9 @@ the pause is committed, whichever process sends.
   in the change. (Not ``FOR SHARE`` on the row: share lockers join each other without
   queueing, and a steady stream of requests starves the pause's ``UPDATE``; the lock
   manager's advisory locks queue a waiting exclusive request ahead of later shared ones.)
-  A request in flight holds one connection of a pool of the gate's own.
+  The requests of one process share holds of the lock (one connection, taken afresh every
+  ``HOLD_SECONDS``), so a worker needs a connection or two for its requests in flight, not
+  one each.
 - SQLite: it has no row locks, and in WAL mode readers never wait for a writer; the lock is
   a pair of ``flock`` files beside the database (a turnstile, so a writer waiting for the
   shared lock is not starved by new readers), which every process on the machine honours —
@@ -25,12 +27,13 @@ import fcntl
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Connection, Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -65,39 +68,104 @@ def unreadable(exc: Exception) -> str:
     return f"journey state unreadable ({type(exc).__name__})"
 
 
-def _postgres_gate(engine: Engine, journey_key: str) -> Gate:
+# How long one shared hold of a journey's fence admits new requests of this process. A
+# pause waits at most this long plus the longest request in flight.
+HOLD_SECONDS = 0.25
+
+
+class _Hold:
+    """One transaction of this process holding a journey's fence shared, with the state it
+    read after taking the lock; requests join it while it is fresh."""
+
+    def __init__(self, conn: Connection, reason: str | None, opened: float):
+        self.conn = conn
+        self.reason = reason
+        self.opened = opened
+        self.users = 0
+
+    def release(self) -> None:
+        # Ends the transaction, which releases the lock. A connection lost meanwhile must
+        # not cost the requests' results: PostgreSQL released the lock with the session.
+        with suppress(SQLAlchemyError):
+            self.conn.rollback()
+        with suppress(SQLAlchemyError):
+            self.conn.close()
+
+
+def _postgres_gate(engine: Engine, journey_key: str, hold_seconds: float = HOLD_SECONDS) -> Gate:
+    """Requests of this process share holds: a request joins the current hold if it was
+    opened less than ``hold_seconds`` ago, else a new hold is opened (a connection, the
+    shared lock, the state read after it). A hold is released when its last request is
+    answered. So every request still starts and finishes inside a shared lock taken before
+    it started, under a state read after the lock — a pause (exclusive) cannot commit
+    while it runs, and no request starts once the pause is committed — but a process
+    needs a connection and three statements per ``hold_seconds``, not per request: one
+    connection per request in flight was what capped the workers PostgreSQL could serve."""
     query = select(JourneyState.state, JourneyState.stop_mode).where(
         JourneyState.journey_key == journey_key
     )
     lock = text("SELECT pg_advisory_xact_lock_shared(:ns, :key)").bindparams(
         ns=_NAMESPACE, key=_lock_key(journey_key)
     )
+    guard = threading.Lock()  # the current hold and every hold's count of requests
+    opening = threading.Lock()  # one thread opens the next hold; the others wait for it
+    current: list[_Hold] = []  # the hold new requests join, while fresh
+
+    def join() -> _Hold | None:
+        """The current hold with this request counted in, if it is fresh (under guard)."""
+        if current and time.monotonic() - current[0].opened < hold_seconds:
+            current[0].users += 1
+            return current[0]
+        # Stale: it takes nobody new and ends with its last request.
+        current.clear()
+        return None
+
+    def open_hold() -> _Hold:
+        conn = engine.connect()
+        try:
+            conn.execute(lock)  # begins the transaction that holds it
+            # Read after the lock: READ COMMITTED takes this statement's snapshot now, so
+            # a change committed while we waited is seen.
+            row = conn.execute(query).first()
+        except BaseException:
+            with suppress(SQLAlchemyError):
+                conn.close()
+            raise
+        return _Hold(conn, halt_reason(*row) if row else None, time.monotonic())
 
     @contextmanager
     def gate() -> Iterator[str | None]:
-        try:
-            conn = engine.connect()
-        except SQLAlchemyError as exc:
-            yield unreadable(exc)
+        with guard:
+            hold = join()
+        failure: str | None = None
+        if hold is None:
+            # Not under guard: the lock may queue behind a pause that waits for the holds
+            # in flight, and their requests need guard to finish.
+            with opening:
+                with guard:
+                    hold = join()
+                if hold is None:
+                    try:
+                        hold = open_hold()
+                    except SQLAlchemyError as exc:
+                        failure = unreadable(exc)
+                    else:
+                        with guard:
+                            hold.users = 1
+                            current[:] = [hold]
+        if hold is None:
+            yield failure
             return
         try:
-            try:
-                conn.execute(lock)  # begins the transaction that holds it
-                # Read after the lock: READ COMMITTED takes this statement's snapshot now,
-                # so a change committed while we waited is seen.
-                row = conn.execute(query).first()
-            except SQLAlchemyError as exc:
-                yield unreadable(exc)
-                return
-            yield halt_reason(*row) if row else None
+            yield hold.reason
         finally:
-            # Ends the transaction, which releases the lock. A connection lost while the
-            # request ran must not cost the request's result: PostgreSQL released the
-            # lock with the session anyway.
-            with suppress(SQLAlchemyError):
-                conn.rollback()
-            with suppress(SQLAlchemyError):
-                conn.close()
+            with guard:
+                hold.users -= 1
+                done = hold.users == 0
+                if done and current and current[0] is hold:
+                    current.clear()
+            if done:
+                hold.release()
 
     return gate
 
