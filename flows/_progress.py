@@ -5,8 +5,10 @@
 - a table artifact (``advance-touches``) of touches per journey, step, channel and outcome,
   and a markdown summary (``advance-summary``) of the reasons, refreshed every minute or so
   and once more at the end;
-- each batch task run renamed for what it did: ``batch 3 · welcome/welcome_email · 412 sent,
+- each batch task run renamed for what it did: ``batch 3 | welcome/welcome_email | 412 sent,
   3 skipped``.
+
+Descriptions start with the counts: the run page's artifact cards show one line of each.
 
 Renaming waits for the server to have recorded the task run's final state: the server's
 task-run recorder writes the name it was created with from every state event, so a rename
@@ -30,9 +32,9 @@ from prefect.artifacts import (
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactUpdate
 
+from touchline.config import get_settings
 from touchline.engine import BatchReport
 from touchline.engine.report import batch_name, counts_in_words, reasons_markdown, touch_table
-from touchline.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ class _Rename:
 class RunProgress:
     """One advance run's artifacts and task-run names. ``window_seconds`` is the run's
     planned length (continuous runs: progress is time through the window); without it
-    progress is the share of ``due_hint`` enrollments advanced so far."""
+    progress is the share of ``due_hint`` enrollments advanced so far. The tables are
+    rewritten every ``refresh_seconds`` (default: TOUCHLINE_PROGRESS_REFRESH_SECONDS)."""
 
     def __init__(
         self,
@@ -60,14 +63,16 @@ class RunProgress:
         *,
         window_seconds: float | None = None,
         due_hint: int | None = None,
-        refresh_seconds: float = 60.0,
+        refresh_seconds: float | None = None,
     ):
         self.title = title
         self.total = BatchReport()
         self.batches = 0
         self._window = window_seconds
         self._due_hint = due_hint
-        self._refresh = refresh_seconds
+        self._refresh = (
+            get_settings().progress_refresh_seconds if refresh_seconds is None else refresh_seconds
+        )
         self._started = time.monotonic()
         self._refreshed = 0.0
         self._ticked = 0.0
@@ -114,7 +119,7 @@ class RunProgress:
         if self.total.claimed:
             self._write_tables()
         update_progress_artifact(
-            self._progress_id, 100.0, description=f"{title}: done. {self._progress_words()}"
+            self._progress_id, 100.0, description=f"done: {self._progress_words()} ({title})"
         )
         deadline = time.monotonic() + wait_for_names
         while self._renames and time.monotonic() < deadline:
@@ -130,16 +135,19 @@ class RunProgress:
         return min(99.0, 100.0 * self.total.claimed / max(self._due_hint or 0, 1))
 
     def _progress_words(self) -> str:
+        """``412 sent, 3 skipped, 415 waiting: 415 customers in 2 batches, 1.5 min``."""
         minutes = (time.monotonic() - self._started) / 60
         return (
-            f"{self.batches} batch{'es' if self.batches != 1 else ''} in {minutes:.1f} min, "
-            f"{counted(self.total.claimed, 'customer')} "
-            f"advanced: {counts_in_words(self.total)}"
+            f"{counts_in_words(self.total)}: {self.total.claimed:,} customers in "
+            f"{self.batches} batch{'es' if self.batches != 1 else ''}, {minutes:.1f} min"
         )
 
     def _write_tables(self) -> None:
         table = touch_table(self.total)
-        described = f"Touches by journey, step, channel and outcome — {self.title}"
+        described = (
+            f"{counts_in_words(self.total)}: touches by journey, step, channel and outcome "
+            f"({self.title})"
+        )
         markdown = reasons_markdown(self.total, self.title)
         summary = f"What was sent, skipped, deferred and why — {self.title}"
         if self._table_id is None:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         "retry is tried again in a later run.",
     )
     dispatch_max_retry_runs: int = Field(default=6, ge=0)
+    progress_refresh_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="How often a running advance run rewrites its touches table and summary "
+        "artifacts while it has work (its progress artifact follows every batch).",
+    )
     launch_batch_size: int = Field(
         default=2000,
         ge=1,

@@ -8,8 +8,6 @@ record afterwards, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from collections.abc import Iterator
 from datetime import time, timedelta
 from pathlib import Path
@@ -20,6 +18,7 @@ from sqlalchemy import select
 
 from preference_center.ledger import current_consents
 from sandbox import ThreadedApp
+from tests.browsers import chromium
 from tests.conftest import START
 from touchline.api import create_app
 from touchline.clock import ManualClock
@@ -32,38 +31,15 @@ from touchline.record import Consent, Customer, Identity, Preference
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 USER_AGENT = "Mozilla/5.0 (Linux; Android 14; Pixel 8) TouchlineBrowserTest/1.0"
 SCREENSHOT = Path("/tmp/touchline_preference_page_phone.png")
 
 
-def _missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install -e '.[dev]')"
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (apt-get install chromium)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI has Playwright and Debian's Chromium, but: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # Debian's Chromium, not a downloaded build (`playwright install` needs the network);
-        # no sandbox: tests run as root in a container.
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

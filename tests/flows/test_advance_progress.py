@@ -65,17 +65,19 @@ def test_batches_are_named_for_what_they_did_and_artifacts_tell_the_story(
 
     names = sorted(t.name for t in _task_runs(client, run_id))
     assert names == [
-        "batch 1 · welcome/welcome_email · 10 sent, 10 waiting",
-        "batch 2 · welcome/welcome_email · 10 sent, 10 waiting",
-        "batch 3 · welcome/welcome_email · 5 sent, 5 waiting",
-        "batch 4 · nothing claimed (held by another run)",
+        "batch 1 | welcome/welcome_email | 10 sent, 10 waiting",
+        "batch 2 | welcome/welcome_email | 10 sent, 10 waiting",
+        "batch 3 | welcome/welcome_email | 5 sent, 5 waiting",
+        "batch 4 | nothing claimed (held by another run)",
     ]
 
     artifacts = _artifacts(client, run_id)
     assert set(artifacts) == {"advance-progress", "advance-touches", "advance-summary"}
     assert all(a.description for a in artifacts.values())
     assert artifacts["advance-progress"].data == 100.0
-    assert "25 sent" in artifacts["advance-progress"].description
+    # Counts first: the run page shows one line of each description.
+    assert artifacts["advance-progress"].description.startswith("done: 25 sent, 25 waiting: ")
+    assert artifacts["advance-touches"].description.startswith("25 sent, 25 waiting: touches")
     table = artifacts["advance-touches"].data
     assert '"outcome": "sent"' in table and '"touches": 25' in table
     summary = artifacts["advance-summary"].data

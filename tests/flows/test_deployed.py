@@ -13,43 +13,23 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from sandbox import SandboxClient
 from tests.conftest import PG_ADMIN_URL, _postgres_reachable
+from tests.served import post_events, served, stack_plan, wait
 from touchline.db import Database
 from touchline.record import Consent, Interaction, Touch
-from touchline.serve import RunningStack, StackPlan, start_stack, stop_stack
-from touchline.serve.processes import free_port
+from touchline.serve import RunningStack
 
 pytestmark = [pytest.mark.prefect]
-T = TypeVar("T")
 CONTINUOUS = "advance-continuously/advance-continuously"
-TOKEN = "deployed-test-token"
-
-
-def _free_port() -> int:
-    """A free port below the kernel's ephemeral range, where the ports other test processes
-    bind to 0 land: a port chosen there could be taken before the stack binds it."""
-    return free_port()
-
-
-def _wait(what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.25)
 
 
 class _Postgres:
@@ -96,27 +76,20 @@ def stack(
         postgres = _Postgres()
     home = tmp_path_factory.mktemp(request.param)
     try:
-        plan = StackPlan(
-            state_dir=home / "serve",
-            home=home,
-            database_url=postgres.create("touchline_deployed") if postgres
-            else f"sqlite:///{home / 'touchline.db'}",
+        plan = stack_plan(
+            home,
+            database_url=postgres.create("touchline_deployed") if postgres else "",
             prefect_database_url=postgres.create("prefect") if postgres else "",
-            prefect_port=_free_port(), api_port=_free_port(),
-            sendgrid_port=_free_port(), twilio_port=_free_port(), x_port=_free_port(),
             workers=2 if on_postgres else 1,
             worker_limit=1 if on_postgres else None,
             # Small batches, so that two runs both find work in a few hundred enrollments.
-            extra_env={"TOUCHLINE_API_TOKEN": TOKEN, "TOUCHLINE_BATCH_SIZE": "20",
+            extra_env={"TOUCHLINE_BATCH_SIZE": "20",
                        # The workers' logs say which flow runs each one took.
                        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO"},
-            timeout=120, die_with_parent=True,
+            timeout=120,
         )  # fmt: skip
-        running = start_stack(plan)
-        try:
+        with served(plan) as running:
             yield running
-        finally:
-            stop_stack(plan.state_dir, grace=5)
     finally:
         if postgres:
             postgres.drop_all()
@@ -131,16 +104,6 @@ def _signup(customer_id: str) -> dict[str, Any]:
         "profile": {"email": f"{customer_id}@example.com", "attributes": {"first_name": "Ada"}},
         "consents": [{"channel": "email", "purpose": "marketing", "status": "granted"}],
     }
-
-
-def _post(stack: RunningStack, events: list[dict[str, Any]]) -> dict[str, Any]:
-    body = events[0] if len(events) == 1 else {"events": events}
-    response = httpx.post(
-        f"{stack.plan.api_url}/events", json=body, timeout=60,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )  # fmt: skip
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 class _Prefect:
@@ -210,15 +173,15 @@ def emulator(stack: RunningStack) -> Iterator[SandboxClient]:
 def test_an_event_posted_over_http_reaches_the_provider_through_a_deployed_flow_run(
     stack: RunningStack, prefect: _Prefect, emulator: SandboxClient
 ) -> None:
-    [running] = _wait(
+    [running] = wait(
         "a running advance-continuously flow run",
         lambda: prefect.runs(CONTINUOUS, "RUNNING")[:1],
     )
     customer = f"d{uuid.uuid4().hex[:8]}"
     posted_at = datetime.now(UTC)
-    assert _post(stack, [_signup(customer)])["enrolled"] == 1
+    assert post_events(stack, [_signup(customer)])["enrolled"] == 1
 
-    [email] = _wait(
+    [email] = wait(
         "the welcome email at the SendGrid emulator",
         lambda: emulator.emails(to=f"{customer}@example.com"),
     )
@@ -237,7 +200,7 @@ def test_an_event_posted_over_http_reaches_the_provider_through_a_deployed_flow_
     assert "sent" in sent
     assert emulator.stats()["duplicate_touches"] == {}
     # The work was done by a batch task run of a deployed advance-continuously run.
-    batches = _wait(
+    batches = wait(
         "the batch task run recorded by Prefect",
         lambda: [
             (run, batch)
@@ -254,7 +217,7 @@ def test_the_schedules_put_runs_in_place(stack: RunningStack, prefect: _Prefect)
     """The server's scheduler creates the next runs of every scheduled deployment: this is
     what keeps an advance-continuously run polling after the first one's window ends."""
     for deployment in ("advance-journeys/advance-journeys", CONTINUOUS):
-        _wait(
+        wait(
             f"scheduled runs of {deployment}",
             lambda deployment=deployment: [
                 r for r in prefect.runs(deployment, "SCHEDULED") if r.auto_scheduled
@@ -271,7 +234,7 @@ def test_two_workers_advance_the_same_journey_at_once_without_sending_twice(
     deployment = prefect.client.read_deployment_by_name(CONTINUOUS)
     if len(prefect.runs(CONTINUOUS, "RUNNING")) < 2:
         prefect.client.create_flow_run_from_deployment(deployment.id, tags=["second-runner"])
-    runs = _wait(
+    runs = wait(
         "two advance-continuously runs at once", lambda: prefect.runs(CONTINUOUS, "RUNNING")[1:] and
         prefect.runs(CONTINUOUS, "RUNNING"), timeout=120,
     )  # fmt: skip
@@ -285,10 +248,10 @@ def test_two_workers_advance_the_same_journey_at_once_without_sending_twice(
     count = 400
     prefix = f"t{uuid.uuid4().hex[:6]}"
     posted_at = datetime.now(UTC)
-    result = _post(stack, [_signup(f"{prefix}{n:04d}") for n in range(count)])
+    result = post_events(stack, [_signup(f"{prefix}{n:04d}") for n in range(count)])
     assert result["enrolled"] == count
 
-    _wait(
+    wait(
         f"{count} welcome emails at the emulator",
         lambda: emulator.stats()["accepted"]["sendgrid"] >= count,
         timeout=120,
@@ -309,7 +272,7 @@ def test_two_workers_advance_the_same_journey_at_once_without_sending_twice(
         db.dispose()
     assert sorted(touched) == sorted(e["touch_id"] for e in emails)
     # Both runs did part of the work, in batch task runs.
-    worked = _wait(
+    worked = wait(
         "batch task runs of both flow runs",
         lambda: (
             (w := {run.id for run in runs if prefect.batches_since(run.id, posted_at)})
@@ -346,7 +309,7 @@ def test_a_customer_texting_stop_then_yes_reaches_the_ledger_on_the_served_stack
     signup["profile"]["phone"] = phone
     signup["consents"].append({"channel": "sms", "purpose": "marketing", "status": "granted",
                                "evidence": {"confirmed_at": signup["occurred_at"]}})  # fmt: skip
-    _post(stack, [signup])
+    post_events(stack, [signup])
     assert _sms_consents(stack, customer)[-1][:2] == ("marketing", "granted")
 
     stop = emulator.sms_inbound(phone, "Stop!")

@@ -44,12 +44,17 @@ class BatchReport:
         return sum(n for (_, _, _, o), n in self.touches.items() if o == outcome)
 
 
+# Prefect's UI renders each table cell as markdown: a lone "-" shows as a list bullet.
+NO_CHANNEL = "(none chosen)"
+
+
 def touch_table(report: BatchReport) -> list[dict[str, object]]:
     """Touches by journey, step, channel and outcome: one row each (for artifacts)."""
     return [
-        {"journey": j, "step": s, "channel": c, "outcome": o, "touches": n}
+        {"journey": j, "step": s, "channel": NO_CHANNEL if c == "-" else c, "outcome": o,
+         "touches": n}
         for (j, s, c, o), n in sorted(report.touches.items())
-    ]
+    ]  # fmt: skip
 
 
 # What an operator calls each outcome, in the order they read them.
@@ -85,12 +90,17 @@ def main_step(report: BatchReport) -> str:
     return f"{journey}/{step}{more}"
 
 
+# ASCII: the run graph of Prefect's UI draws task-run names in a bitmap font of the ASCII
+# characters only, where a "·" simply vanished ("batch 3  welcome/welcome_email  412 sent").
+NAME_SEPARATOR = " | "
+
+
 def batch_name(number: int, report: BatchReport) -> str:
     """A batch task run's name, saying what it did:
-    ``batch 3 · welcome/welcome_email · 412 sent, 3 skipped``."""
+    ``batch 3 | welcome/welcome_email | 412 sent, 3 skipped``."""
     if not report.claimed:
-        return f"batch {number} · nothing claimed (held by another run)"
-    return f"batch {number} · {main_step(report)} · {counts_in_words(report)}"
+        return f"batch {number}{NAME_SEPARATOR}nothing claimed (held by another run)"
+    return NAME_SEPARATOR.join((f"batch {number}", main_step(report), counts_in_words(report)))
 
 
 def reasons_markdown(report: BatchReport, title: str) -> str:

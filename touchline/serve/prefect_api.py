@@ -30,6 +30,10 @@ class PrefectApi:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def filter(self, objects: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """``POST /<objects>/filter`` (flow_runs, task_runs, artifacts …): what matches."""
+        return self._post(f"/{objects}/filter", body or {})
+
     def healthy(self) -> bool:
         return self._http.get("/health", timeout=2).status_code == 200
 

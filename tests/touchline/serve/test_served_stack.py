@@ -19,67 +19,22 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from sandbox import SandboxClient
+from tests.served import post_events, wait
 from touchline.db import Database
 from touchline.record import Interaction, Touch
-from touchline.serve import RunningStack, StackPlan, start_stack, stop_stack
+from touchline.serve import RunningStack
 from touchline.serve.prefect_api import PrefectApi
-from touchline.serve.processes import STACK_MARKER, free_port
+from touchline.serve.processes import STACK_MARKER
 from touchline.serve.server_log import locked_requests
 
 pytestmark = [pytest.mark.prefect]
-T = TypeVar("T")
-TOKEN = "served-stack-token"
-
-
-def _wait(what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    home = tmp_path_factory.mktemp("served")
-    plan = StackPlan(
-        state_dir=home / "serve", home=home, database_url=f"sqlite:///{home / 'touchline.db'}",
-        prefect_port=free_port(), api_port=free_port(), sendgrid_port=free_port(),
-        twilio_port=free_port(), x_port=free_port(),
-        extra_env={"TOUCHLINE_API_TOKEN": TOKEN}, timeout=180, die_with_parent=True,
-    )  # fmt: skip
-    running = start_stack(plan)
-    try:
-        yield running
-    finally:
-        stop_stack(plan.state_dir, grace=5)
-
-
-@pytest.fixture(scope="module")
-def prefect(stack: RunningStack) -> Iterator[PrefectApi]:
-    api = PrefectApi(stack.plan.prefect_api_url)
-    yield api
-    api.close()
-
-
-def _post_event(stack: RunningStack, event: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{stack.plan.api_url}/events", json=event, timeout=60,
-                          headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 def _kinds(db: Database, customer: str) -> dict[str, set[str]]:
@@ -117,7 +72,7 @@ def test_every_provider_webhook_reaches_the_record_through_the_served_api(
     cid = f"s{uuid.uuid4().hex[:8]}"
     handle = f"fan_{cid}"
     try:
-        assert _post_event(stack, {
+        assert post_events(stack, [{
             "id": f"signup-{cid}", "type": "customer.signed_up", "customer_id": cid,
             "occurred_at": datetime.now(UTC).isoformat(),
             "profile": {"email": f"{cid}@example.com", "phone": "+14155550142",
@@ -125,16 +80,16 @@ def test_every_provider_webhook_reaches_the_record_through_the_served_api(
             "preferences": {"timezone": "UTC"},
             "consents": [{"channel": "email", "purpose": "marketing", "status": "granted"},
                          {"channel": "sms", "purpose": "marketing", "status": "granted"}],
-        })["enrolled"] >= 1  # fmt: skip
+        }])["enrolled"] >= 1  # fmt: skip
         # Sent by the deployed advance-continuously run: the welcome email, and the text
         # asking to confirm SMS marketing (double opt-in).
-        [email] = _wait("the welcome email", lambda: sendgrid.emails(to=f"{cid}@example.com"))
-        [text] = _wait("the SMS confirmation request", lambda: twilio.sms(to="+14155550142"))
+        [email] = wait("the welcome email", lambda: sendgrid.emails(to=f"{cid}@example.com"))
+        [text] = wait("the SMS confirmation request", lambda: twilio.sms(to="+14155550142"))
         # X Account Activity: a public mention, signed by the emulator, posted to
         # /webhooks/x; service recovery enrolls the customer and the run sends the DM.
         answer = x.x_inbound(handle, "Still waiting for my refund. Disappointed.", "mention")
         assert answer["posted"] and answer["status"] == 200, answer
-        _wait("the apology DM sent", lambda: "sent" in _kinds(db, cid).get("apology_dm", set()),
+        wait("the apology DM sent", lambda: "sent" in _kinds(db, cid).get("apology_dm", set()),
               timeout=60)  # fmt: skip
         assert x.direct_messages()
         # Delivery webhooks come as the emulators post them, on the wall clock (within
@@ -142,7 +97,7 @@ def test_every_provider_webhook_reaches_the_record_through_the_served_api(
         # served API. (Moving the emulators' clock ahead would post events the API refuses
         # as older than TOUCHLINE_SENDGRID_WEBHOOK_MAX_AGE from its point of view.)
         email_outcomes, sms_outcomes = {"delivered", "bounced"}, {"delivered", "undelivered"}
-        kinds = _wait(
+        kinds = wait(
             "delivery webhooks in the record",
             lambda: (
                 (k := _kinds(db, cid))
@@ -188,7 +143,7 @@ def _flow_run_processes(state_dir: Path, flow_run_id: str) -> list[int]:
 
 def test_a_killed_worker_leaves_its_run_crashed(stack: RunningStack, prefect: PrefectApi) -> None:
     plan = stack.plan
-    [running] = _wait("a running advance-continuously run", lambda: [
+    [running] = wait("a running advance-continuously run", lambda: [
         r for r in prefect._post("/flow_runs/filter", {
             "flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}},
             "flows": {"name": {"any_": ["advance-continuously"]}}})
@@ -204,7 +159,7 @@ def test_a_killed_worker_leaves_its_run_crashed(stack: RunningStack, prefect: Pr
     for pid in processes:
         os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    state = _wait("the run marked Crashed", lambda: (
+    state = wait("the run marked Crashed", lambda: (
         s := prefect.flow_run(run_id)["state"]) and s["type"] == "CRASHED" and s,
         timeout=300)  # fmt: skip
     took = time.monotonic() - killed
